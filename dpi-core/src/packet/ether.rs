@@ -1,0 +1,34 @@
+//! Ethernet II and VLAN tags (IEEE 802.3, 802.1Q, 802.1ad). At most two tags are
+//! decoded; a third is a drop (`vlan_too_deep`).
+
+use super::{be16, ethertype};
+use crate::action::DropReason;
+
+pub(super) const HEADER_LEN: usize = 14;
+
+pub(super) struct L2 {
+    pub(super) ethertype: u16,
+    pub(super) vlan: [u16; 2],
+    pub(super) vlan_count: u8,
+    pub(super) l3_off: usize,
+}
+
+pub(super) fn parse(frame: &[u8]) -> Result<L2, DropReason> {
+    if frame.len() < HEADER_LEN {
+        return Err(DropReason::EthTruncated);
+    }
+    let mut l2 = L2 { ethertype: be16(frame, 12), vlan: [0; 2], vlan_count: 0, l3_off: HEADER_LEN };
+    while matches!(l2.ethertype, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
+        if usize::from(l2.vlan_count) == l2.vlan.len() {
+            return Err(DropReason::VlanTooDeep);
+        }
+        if frame.len() < l2.l3_off + 4 {
+            return Err(DropReason::VlanTruncated);
+        }
+        l2.vlan[usize::from(l2.vlan_count)] = be16(frame, l2.l3_off) & 0x0fff;
+        l2.vlan_count += 1;
+        l2.ethertype = be16(frame, l2.l3_off + 2);
+        l2.l3_off += 4;
+    }
+    Ok(l2)
+}
