@@ -156,6 +156,9 @@ pub(super) fn tcp_reasm_overflow() -> Scenario {
     let mut cap = Capture::new();
     let mut c = web_conv(0x0100_0000, 0x0200_0000);
     cap.push_all(c.handshake(&CLIENT_SYN, &SERVER_SYN));
+    // A receive window far larger than 64 KiB (4096 << 7 = 512 KiB, common on Linux), so
+    // the pending data is within the window and only the engine's own bound stops it.
+    c.set_window(Side::Server, 4096);
     let _missing = c.data(Side::Client, &filler("missing", 1000));
     let hole = c.seq_at(Side::Client, 0);
     for i in 1..=70 {
@@ -169,7 +172,7 @@ pub(super) fn tcp_reasm_overflow() -> Scenario {
         seq: c.next_seq(Side::Server),
         ack: hole,
         flags: TcpFlags::FIN | TcpFlags::ACK,
-        window: TcpConversation::DEFAULT_WINDOW,
+        window: 4096,
         ..TcpSegment::default()
     };
     cap.push(c.raw(Side::Server, &server_fin));
