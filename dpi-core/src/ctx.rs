@@ -165,11 +165,13 @@ impl Ctx {
     /// End live sessions (reason `flushed`), at most as many as the event queue has room
     /// for. Returns how many remain: call again after draining events until it returns 0.
     pub fn flush(&mut self) -> usize {
-        let room = self.cfg.max_pending_events.max(1).saturating_sub(self.events.len());
-        let victims: Vec<u32> = self.table.live_indices().take(room).collect();
-        for idx in victims {
+        let mut room = self.cfg.max_pending_events.max(1).saturating_sub(self.events.len());
+        let mut next = self.table.next_live(0);
+        while let (Some(idx), true) = (next, room > 0) {
             self.counters.sessions_flushed += 1;
             self.end_session(idx, EndReason::Flushed);
+            room -= 1;
+            next = self.table.next_live(idx + 1);
         }
         self.table.len()
     }

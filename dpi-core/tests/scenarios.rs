@@ -155,7 +155,11 @@ fn delivered(name: &str, consume_at_most: Option<usize>) -> (Vec<(dpi_core::Dir,
 }
 
 fn client_stream(chunks: &[(dpi_core::Dir, Vec<u8>)]) -> Vec<u8> {
-    chunks.iter().filter(|(d, _)| *d == dpi_core::Dir::ToServer).flat_map(|(_, c)| c.clone()).collect()
+    chunks
+        .iter()
+        .filter(|(d, _)| *d == dpi_core::Dir::ToServer)
+        .flat_map(|(_, c)| c.clone())
+        .collect()
 }
 
 #[test]
@@ -164,7 +168,9 @@ fn out_of_order_segments_are_delivered_in_order() {
     let stream = client_stream(&chunks);
     assert_eq!(stream.len(), 3000);
     // pcapgen's filler puts a label at the start of each 1000-byte segment.
-    let starts: Vec<_> = (0..3).map(|i| String::from_utf8_lossy(&stream[i * 1000..i * 1000 + 8]).to_string()).collect();
+    let starts: Vec<_> = (0..3)
+        .map(|i| String::from_utf8_lossy(&stream[i * 1000..i * 1000 + 8]).to_string())
+        .collect();
     let mut sorted = starts.clone();
     sorted.sort();
     assert_eq!(starts, sorted, "segments in sequence order: {starts:?}");
@@ -178,11 +184,7 @@ fn overlapping_segment_first_copy_wins() {
     assert_eq!(stream.len(), 1500);
     let frames = scenario("tcp_overlap");
     // Segment A is the first client data frame: its bytes must be what was delivered.
-    let a = frames
-        .iter()
-        .map(|f| &f.data)
-        .find(|d| d.len() > 1000)
-        .expect("segment A");
+    let a = frames.iter().map(|f| &f.data).find(|d| d.len() > 1000).expect("segment A");
     let a_payload = &a[a.len() - 1000..];
     assert_eq!(&stream[..1000], a_payload);
     assert_eq!(r.counters.tcp_overlaps, 1);
@@ -233,7 +235,8 @@ fn learned_listener_decides_midstream_direction() {
     let client = Host::v4(1, [10, 0, 0, 1]);
     let server = Host::v4(3, [10, 0, 0, 3]);
     let mut cap = pcapgen::Capture::new();
-    let mut a = TcpConversation::new(IpPath::new(client.clone(), server.clone()), 40000, 6379, 1, 1000);
+    let mut a =
+        TcpConversation::new(IpPath::new(client.clone(), server.clone()), 40000, 6379, 1, 1000);
     cap.push_all(a.handshake(&pcapgen::SynOptions::NONE, &pcapgen::SynOptions::NONE));
     let mut b = TcpConversation::new(IpPath::new(client, server), 1024, 6379, 5000, 9000);
     let _ = b.data(Side::Client, b"before the capture");
@@ -279,7 +282,10 @@ fn overlapping_fragments_are_dropped_and_raise_teardrop() {
     let r = default_run("ipv4_fragments_overlap");
     assert_eq!(r.counters.drops(DropReason::FragOverlap), 1);
     assert_eq!(r.counters.frags_overlapping, 1);
-    assert!(r.events.iter().any(|e| matches!(e, Event::Threat(t) if t.kind == ThreatKind::IpTeardrop)));
+    assert!(r
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Threat(t) if t.kind == ThreatKind::IpTeardrop)));
     // The well-formed datagram after it still reassembles.
     assert_eq!(r.counters.frags_reassembled, 1);
     assert_eq!(r.ends.len(), 1);

@@ -2,8 +2,9 @@
 //! indices (`hashbrown::HashTable`, hashes stored in the sessions), a free list and the
 //! timer wheel.
 //!
-//! Bound: at most `capacity` live sessions. The slab grows to that size on demand and is
-//! never shrunk, so after warm-up inserting and removing sessions allocates nothing. When
+//! Bound: at most `capacity` live sessions. The hash index is allocated for that bound at
+//! construction; the slab grows to the working size on demand and is never shrunk, so
+//! after warm-up inserting and removing sessions allocates nothing. When
 //! full, [`SessionTable::eviction_candidate`] names the session filed under the earliest
 //! deadline; the caller ends it (reason `evicted`) before inserting.
 
@@ -43,7 +44,9 @@ impl SessionTable {
         SessionTable {
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashTable::new(),
+            // Sized for the bound up front (about 5 bytes a session): removals leave
+            // tombstones, and a table that could grow would reallocate in steady state.
+            index: HashTable::with_capacity(capacity),
             hasher: ahash::RandomState::with_seeds(
                 seed,
                 seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
@@ -192,9 +195,10 @@ impl SessionTable {
         }
     }
 
-    /// Indices of all live sessions, in slab order (deterministic).
-    pub(crate) fn live_indices(&self) -> impl Iterator<Item = u32> + '_ {
-        self.slots.iter().enumerate().filter(|(_, s)| s.live).map(|(i, _)| i as u32)
+    /// The first live session at or after slab index `from` (slab order is deterministic).
+    pub(crate) fn next_live(&self, from: u32) -> Option<u32> {
+        let from = from as usize;
+        self.slots.get(from..)?.iter().position(|s| s.live).map(|i| (from + i) as u32)
     }
 
     fn file(&mut self, idx: u32, deadline: u64) {

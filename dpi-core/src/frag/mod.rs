@@ -104,7 +104,7 @@ impl Defrag {
     pub(crate) fn new(cfg: FragConfig, seed: u64) -> Self {
         Defrag {
             cfg,
-            index: HashTable::new(),
+            index: HashTable::with_capacity(cfg.max_datagrams),
             hasher: ahash::RandomState::with_seeds(seed ^ 0xf7a9, seed, !seed, seed.rotate_left(7)),
             slots: Vec::new(),
             free: Vec::new(),
