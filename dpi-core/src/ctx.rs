@@ -355,9 +355,9 @@ impl Ctx {
             }
         };
         self.account(idx, dir, frame.len());
+        self.mark_if_bidirectional(idx);
         if dir == Dir::ToClient {
             let s = self.table.get_mut(idx);
-            s.flags |= sf::ESTABLISHED;
             let (a, p) = if s.client_is_lo {
                 (s.key.hi_addr, s.key.hi_port)
             } else {
@@ -410,9 +410,7 @@ impl Ctx {
             }
         };
         self.account(idx, dir, frame.len());
-        if dir == Dir::ToClient {
-            self.table.get_mut(idx).flags |= sf::ESTABLISHED;
-        }
+        self.mark_if_bidirectional(idx);
         let timeout = self.cfg.timeouts.icmp;
         self.finish_packet(idx, frame, d, dir, timeout)
     }
@@ -436,9 +434,7 @@ impl Ctx {
             }
         };
         self.account(idx, dir, frame.len());
-        if dir == Dir::ToClient {
-            self.table.get_mut(idx).flags |= sf::ESTABLISHED;
-        }
+        self.mark_if_bidirectional(idx);
         let timeout = self.cfg.timeouts.other;
         self.finish_packet(idx, frame, d, dir, timeout)
     }
@@ -489,6 +485,14 @@ impl Ctx {
             self.bypass(idx, BypassReason::Hook);
         }
         Ok(idx)
+    }
+
+    /// Connectionless protocols are "established" once both directions were seen.
+    fn mark_if_bidirectional(&mut self, idx: u32) {
+        let s = self.table.get_mut(idx);
+        if s.wings[0].sent.pkts > 0 && s.wings[1].sent.pkts > 0 {
+            s.flags |= sf::ESTABLISHED;
+        }
     }
 
     fn account(&mut self, idx: u32, dir: Dir, bytes: usize) {

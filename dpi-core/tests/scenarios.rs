@@ -113,10 +113,12 @@ fn retransmissions_are_counted_not_redelivered() {
     assert!(s.established && s.closed);
 }
 
+type Chunks = Vec<(dpi_core::Dir, Vec<u8>)>;
+
 /// An inspector recording every payload delivery.
 #[derive(Default)]
 struct Recorder {
-    chunks: std::sync::Arc<std::sync::Mutex<Vec<(dpi_core::Dir, Vec<u8>)>>>,
+    chunks: std::sync::Arc<std::sync::Mutex<Chunks>>,
     consume_at_most: Option<usize>,
 }
 
@@ -133,7 +135,7 @@ impl dpi_core::Inspector for Recorder {
     }
 }
 
-fn delivered(name: &str, consume_at_most: Option<usize>) -> (Vec<(dpi_core::Dir, Vec<u8>)>, Run) {
+fn delivered(name: &str, consume_at_most: Option<usize>) -> (Chunks, Run) {
     let rec = Recorder { consume_at_most, ..Default::default() };
     let chunks = rec.chunks.clone();
     let mut ctx = dpi_core::Ctx::with_inspector(Config::default(), Box::new(rec));
@@ -235,8 +237,7 @@ fn learned_listener_decides_midstream_direction() {
     let client = Host::v4(1, [10, 0, 0, 1]);
     let server = Host::v4(3, [10, 0, 0, 3]);
     let mut cap = pcapgen::Capture::new();
-    let mut a =
-        TcpConversation::new(IpPath::new(client.clone(), server.clone()), 40000, 6379, 1, 1000);
+    let mut a = TcpConversation::new(IpPath::new(client, server), 40000, 6379, 1, 1000);
     cap.push_all(a.handshake(&pcapgen::SynOptions::NONE, &pcapgen::SynOptions::NONE));
     let mut b = TcpConversation::new(IpPath::new(client, server), 1024, 6379, 5000, 9000);
     let _ = b.data(Side::Client, b"before the capture");

@@ -15,7 +15,13 @@ use std::sync::{Arc, Mutex};
 struct Tally(Arc<Mutex<BTreeMap<(u16, &'static str), u64>>>);
 
 impl Inspector for Tally {
-    fn on_payload(&mut self, s: &SessionView<'_>, dir: Dir, data: &[u8], _: &mut HookCx<'_>) -> usize {
+    fn on_payload(
+        &mut self,
+        s: &SessionView<'_>,
+        dir: Dir,
+        data: &[u8],
+        _: &mut HookCx<'_>,
+    ) -> usize {
         let d = if dir == Dir::ToServer { "to server" } else { "to client" };
         if let Ok(mut t) = self.0.lock() {
             *t.entry((s.server().port(), d)).or_default() += data.len() as u64;

@@ -136,7 +136,7 @@ impl Defrag {
         }
         let len = fi.data_len;
         let end = off + len;
-        if end > MAX_DATAGRAM || (fi.more && (len % 8 != 0 || len == 0)) {
+        if end > MAX_DATAGRAM || (fi.more && (!len.is_multiple_of(8) || len == 0)) {
             return Offer::Rejected(DropReason::FragInvalid);
         }
         let key = FragKey {
