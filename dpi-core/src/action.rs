@@ -46,6 +46,8 @@ drop_reasons! {
     VlanTruncated => "vlan_truncated",
     /// More than two VLAN tags.
     VlanTooDeep => "vlan_too_deep",
+    /// PPPoE session header cut short.
+    PppoeTruncated => "pppoe_truncated",
     /// IPv4 header cut short.
     Ipv4Truncated => "ipv4_truncated",
     /// IPv4 version field is not 4.

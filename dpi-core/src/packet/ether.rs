@@ -1,10 +1,14 @@
-//! Ethernet II and VLAN tags (IEEE 802.3, 802.1Q, 802.1ad). At most two tags are
-//! decoded; a third is a drop (`vlan_too_deep`).
+//! Ethernet II, VLAN tags (IEEE 802.1Q, 802.1ad) and PPPoE sessions (RFC 2516). At most
+//! two VLAN tags are decoded; a third is a drop (`vlan_too_deep`). A PPPoE session frame
+//! carrying IPv4 or IPv6 (PPP protocols 0x0021, 0x0057) is decoded as that IP packet;
+//! other PPP protocols (LCP, IPCP, ...) are non-IP.
 
 use super::{be16, ethertype};
 use crate::action::DropReason;
 
 pub(super) const HEADER_LEN: usize = 14;
+/// PPPoE header (6 bytes) plus the PPP protocol field (2 bytes).
+const PPPOE_LEN: usize = 8;
 
 pub(super) struct L2 {
     pub(super) ethertype: u16,
@@ -29,6 +33,17 @@ pub(super) fn parse(frame: &[u8]) -> Result<L2, DropReason> {
         l2.vlan_count += 1;
         l2.ethertype = be16(frame, l2.l3_off + 2);
         l2.l3_off += 4;
+    }
+    if l2.ethertype == ethertype::PPPOE_SESSION {
+        if frame.len() < l2.l3_off + PPPOE_LEN {
+            return Err(DropReason::PppoeTruncated);
+        }
+        l2.ethertype = match be16(frame, l2.l3_off + 6) {
+            0x0021 => ethertype::IPV4,
+            0x0057 => ethertype::IPV6,
+            _ => ethertype::PPPOE_SESSION,
+        };
+        l2.l3_off += PPPOE_LEN;
     }
     Ok(l2)
 }

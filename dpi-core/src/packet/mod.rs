@@ -1,7 +1,7 @@
 //! Stage 1: decode a frame into offsets.
 //!
 //! [`decode`] walks Ethernet II, up to two VLAN tags (802.1Q `0x8100`, 802.1ad `0x88a8`,
-//! and the legacy `0x9100`), IPv4 (options skipped) or IPv6 (extension headers walked),
+//! and the legacy `0x9100`), a PPPoE session header, IPv4 (options skipped) or IPv6 (extension headers walked),
 //! then TCP, UDP, ICMP/ICMPv6 or any other protocol, and returns a [`Decoded`] made of
 //! offsets and a few copied scalars. Nothing borrows the frame, so the caller may rewrite
 //! it afterwards (MAC rewrites, TCP resets built from it).
@@ -48,6 +48,7 @@ pub(crate) mod ethertype {
     pub(crate) const VLAN: u16 = 0x8100;
     pub(crate) const QINQ: u16 = 0x88a8;
     pub(crate) const QINQ_OLD: u16 = 0x9100;
+    pub(crate) const PPPOE_SESSION: u16 = 0x8864;
 }
 
 /// An IP address as 128 bits; IPv4 is mapped into `::ffff:0:0/96` so both families share

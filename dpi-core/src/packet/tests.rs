@@ -250,3 +250,20 @@ fn short_frames() {
     assert_eq!(decode(&[0; 13], false), Err(DropReason::EthTruncated));
     assert_eq!(decode(&eth(0x86dd, &[], &[0x60; 30]), false), Err(DropReason::Ipv6Truncated));
 }
+
+#[test]
+fn pppoe_session_carries_ip() {
+    let l3 = ipv4(17, &[], &udp(None, b"syslog"));
+    let mut pppoe = vec![0x11, 0x00, 0x12, 0x34];
+    pppoe.extend_from_slice(&((l3.len() + 2) as u16).to_be_bytes());
+    pppoe.extend_from_slice(&[0x00, 0x21]);
+    pppoe.extend_from_slice(&l3);
+    let d = ip(&eth(0x8864, &[(0x8100, 7)], &pppoe));
+    assert_eq!(d.l3_off, 14 + 4 + 8);
+    assert_eq!(d.vlans(), &[7]);
+    assert!(matches!(d.l4, L4::Udp(_)));
+    let mut lcp = pppoe.clone();
+    lcp[6..8].copy_from_slice(&[0xc0, 0x21]);
+    assert_eq!(decode(&eth(0x8864, &[], &lcp), false), Ok(Frame::NonIp { ethertype: 0x8864 }));
+    assert_eq!(decode(&eth(0x8864, &[], &pppoe[..5]), false), Err(DropReason::PppoeTruncated));
+}
