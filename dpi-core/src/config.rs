@@ -82,6 +82,9 @@ pub struct Config {
     /// mid-stream TCP and first UDP packets. Default 16 384 (direct-mapped, overwritten
     /// on collision).
     pub listener_cache_entries: usize,
+    /// Queue an [`Event::SessionStart`](crate::Event::SessionStart) for every new session.
+    /// Default on; a consumer that only wants end records (pcap replay) turns it off.
+    pub session_start_events: bool,
     /// Verify IPv4 header and TCP/UDP/ICMP checksums; a wrong one is a drop. Default off
     /// (captures and veth frames carry offloaded, unfilled checksums).
     pub verify_checksums: bool,
@@ -104,6 +107,7 @@ impl Default for Config {
             max_stream_buffers: 2048,
             max_pending_events: 65_536,
             listener_cache_entries: 16_384,
+            session_start_events: true,
             verify_checksums: false,
             timeouts: Timeouts::default(),
             frag: FragConfig::default(),

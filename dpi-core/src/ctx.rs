@@ -16,7 +16,7 @@ use crate::frag::{Defrag, Offer};
 use crate::hooks::{
     raise_packet_threat, HookCx, Inspector, NoInspector, PacketView, SessionView, Verdict,
 };
-use crate::packet::{self, proto, Decoded, Frame, IcmpHdr, TcpHdr, UdpHdr, L4};
+use crate::packet::{self, proto, Decoded, IcmpHdr, TcpHdr, UdpHdr, L4};
 use crate::queue::EventQueue;
 use crate::time::Time;
 use crate::transmit::{Transmit, TransmitQueue};
@@ -180,14 +180,15 @@ impl Ctx {
     pub fn recv_packet(&mut self, frame: &mut [u8]) -> Action {
         self.counters.packets += 1;
         self.counters.bytes += frame.len() as u64;
-        let d = match packet::decode(frame, self.cfg.verify_checksums) {
-            Ok(Frame::Ip(d)) => d,
-            Ok(Frame::NonIp { .. }) => {
+        let mut d = Decoded::default();
+        match packet::decode_into(frame, &mut d, self.cfg.verify_checksums) {
+            Ok(None) => {}
+            Ok(Some(_)) => {
                 self.counters.non_ip += 1;
                 return Action::Forward;
             }
             Err(r) => return self.drop(r),
-        };
+        }
         if d.ip.v6 {
             self.counters.ipv6 += 1;
         } else {
@@ -233,8 +234,9 @@ impl Ctx {
             }
             Offer::Complete => {
                 self.counters.frags_reassembled += 1;
-                match packet::decode(&out, self.cfg.verify_checksums) {
-                    Ok(Frame::Ip(rd)) if rd.ip.frag.is_none() => self.inspect(&out, &rd),
+                let mut rd = Decoded::default();
+                match packet::decode_into(&out, &mut rd, self.cfg.verify_checksums) {
+                    Ok(None) if rd.ip.frag.is_none() => self.inspect(&out, &rd),
                     Ok(_) => self.drop(DropReason::FragInvalid),
                     Err(r) => self.drop(r),
                 }
@@ -479,8 +481,10 @@ impl Ctx {
             }
         }
         let idx = self.table.insert(s);
-        let rec = self.table.get(idx).record(None);
-        self.events.push(Event::SessionStart(rec), &mut self.counters);
+        if self.cfg.session_start_events {
+            let rec = self.table.get(idx).record(None);
+            self.events.push(Event::SessionStart(rec), &mut self.counters);
+        }
         if verdict == Verdict::Bypass {
             self.bypass(idx, BypassReason::Hook);
         }

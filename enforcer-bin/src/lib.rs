@@ -31,9 +31,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere but `sys` (the memory map of capture files).
+#![deny(unsafe_code)]
 
 pub mod capture;
 pub mod eve;
 pub mod replay;
 pub mod report;
+mod sys;

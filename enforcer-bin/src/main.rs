@@ -74,6 +74,8 @@ fn replay(args: ReplayArgs) -> ExitCode {
         config.max_sessions = usize::try_from(n).unwrap_or(usize::MAX);
     }
     config.verify_checksums = args.verify_checksums;
+    // Replay writes end records only (EVE flow events); start events would be discarded.
+    config.session_start_events = false;
 
     let mut out: Option<Box<dyn Write>> = if args.no_records {
         None

@@ -18,7 +18,6 @@
 //! capture reader and events are `Copy`.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -195,10 +194,10 @@ impl<'a> Replayer<'a> {
     /// [`Summary::failed`]; replaying other files afterwards is fine.
     pub fn replay_file(&mut self, path: impl AsRef<Path>) -> Result<FileReport, ReplayError> {
         let path = path.as_ref();
-        match File::open(path) {
-            Ok(file) => self.replay_reader(path, file),
-            Err(source) => {
-                let e = CaptureError::Open { path: path.into(), source };
+        let start = Instant::now();
+        match CaptureReader::open(path) {
+            Ok(cap) => self.run(path, cap, start, true),
+            Err(e) => {
                 self.summary.failed.push((path.into(), e.to_string()));
                 Err(e.into())
             }
@@ -214,13 +213,26 @@ impl<'a> Replayer<'a> {
         let path = path.as_ref();
         let start = Instant::now();
         let input = Counted { inner: input, progress: self.progress };
-        let mut cap = match CaptureReader::from_reader(path, input) {
-            Ok(c) => c,
+        match CaptureReader::from_reader(path, input) {
+            Ok(cap) => self.run(path, cap, start, false),
             Err(e) => {
                 self.summary.failed.push((path.into(), e.to_string()));
-                return Err(e.into());
+                Err(e.into())
             }
-        };
+        }
+    }
+
+    /// The replay loop. `progress_by_offset`: report progress from the reader's offset
+    /// (mapped files are not read through `Counted`).
+    fn run<R: Read>(
+        &mut self,
+        path: &Path,
+        mut cap: CaptureReader<R>,
+        start: Instant,
+        progress_by_offset: bool,
+    ) -> Result<FileReport, ReplayError> {
+        let progress = if progress_by_offset { self.progress } else { None };
+        let mut reported = 0u64;
         let mut ctx = Ctx::new(self.config.clone());
         let mut sink = Sink {
             out: self.records.as_deref_mut(),
@@ -238,6 +250,13 @@ impl<'a> Replayer<'a> {
                     if let Err(e) = sink.drain(&mut ctx) {
                         failure = Some(e);
                         break;
+                    }
+                    if let Some(p) = progress {
+                        let at = cap.offset();
+                        if at - reported >= PROGRESS_STEP {
+                            p(at - reported);
+                            reported = at;
+                        }
                     }
                 }
                 Ok(None) => break,
@@ -293,6 +312,9 @@ impl<'a> Replayer<'a> {
         })
     }
 }
+
+/// Bytes between progress reports of a mapped file.
+const PROGRESS_STEP: u64 = 4 << 20;
 
 /// Where drained events go.
 struct Sink<'s, 'w> {

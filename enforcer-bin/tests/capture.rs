@@ -315,3 +315,35 @@ fn bad_headers_are_errors_naming_the_file() {
     assert!(got.is_empty());
     assert_eq!(stats.packets, 0);
 }
+
+/// The memory-mapped path (`open` on a classic pcap) and the buffered path (`from_reader`)
+/// yield the same frames, times and warnings, on whole files and on files cut short.
+#[test]
+fn mapped_and_buffered_readers_agree() {
+    use enforcer::capture::CaptureReader;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/pcap");
+    let tmp = std::env::temp_dir().join(format!("mapped-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    for name in ["demo.pcap", "tcp_reasm_overflow.pcap", "vlan.pcap"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        for cut in [bytes.len(), bytes.len() - 7, bytes.len() / 2, 30] {
+            let path = tmp.join(format!("{cut}-{name}"));
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let collect = |mut r: CaptureReader<_>| {
+                let mut v = vec![];
+                while let Some(f) = r.next_frame().unwrap() {
+                    v.push((f.ts, f.data.to_vec()));
+                }
+                (v, r.warning().map(|w| (w.offset, w.packets)), r.stats().packets)
+            };
+            let mapped = collect(CaptureReader::open(&path).unwrap());
+            let file = std::fs::File::open(&path).unwrap();
+            let buffered = collect(CaptureReader::from_reader(&path, file).unwrap());
+            assert_eq!(mapped.0, buffered.0, "{name} cut at {cut}");
+            assert_eq!(mapped.2, buffered.2, "{name} cut at {cut}");
+            assert_eq!(mapped.1.is_some(), cut < bytes.len(), "{name} cut at {cut}");
+            assert_eq!(mapped.1.map(|w| w.1), buffered.1.map(|w| w.1), "{name} cut at {cut}");
+        }
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -41,6 +41,23 @@ impl FlowKey {
             if src_is_lo { (src, sport, dst, dport) } else { (dst, dport, src, sport) };
         (FlowKey { lo_addr, hi_addr, lo_port, hi_port, proto, v6, vlan }, src_is_lo)
     }
+
+    /// The key packed into five words, for hashing (one hasher call per word rather than
+    /// one per field).
+    pub(crate) fn words(&self) -> [u64; 5] {
+        [
+            self.lo_addr as u64,
+            (self.lo_addr >> 64) as u64,
+            self.hi_addr as u64,
+            (self.hi_addr >> 64) as u64,
+            u64::from(self.lo_port)
+                | u64::from(self.hi_port) << 16
+                | u64::from(self.proto) << 32
+                | u64::from(self.v6) << 40
+                | u64::from(self.vlan[0] & 0xfff) << 41
+                | u64::from(self.vlan[1] & 0xfff) << 53,
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ impl SessionTable {
     }
 
     pub(crate) fn hash(&self, key: &FlowKey) -> u64 {
-        self.hasher.hash_one(key)
+        self.hasher.hash_one(key.words())
     }
 
     pub(crate) fn find(&self, hash: u64, key: &FlowKey) -> Option<u32> {

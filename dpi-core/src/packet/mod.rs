@@ -171,24 +171,35 @@ pub enum Frame {
 
 /// Decode one Ethernet II frame.
 pub fn decode(frame: &[u8], verify_checksums: bool) -> Result<Frame, DropReason> {
+    let mut d = Decoded::default();
+    match decode_into(frame, &mut d, verify_checksums)? {
+        Some(ethertype) => Ok(Frame::NonIp { ethertype }),
+        None => Ok(Frame::Ip(d)),
+    }
+}
+
+/// Decode one Ethernet II frame into `d` (the engine's hot path: no 192-byte copies).
+/// Returns `Some(ethertype)` for a non-IP frame (then `d` holds only the L2 fields).
+pub fn decode_into(
+    frame: &[u8],
+    d: &mut Decoded,
+    verify_checksums: bool,
+) -> Result<Option<u16>, DropReason> {
     let l2 = ether::parse(frame)?;
-    let mut d = Decoded {
-        vlan: l2.vlan,
-        vlan_count: l2.vlan_count,
-        l3_off: l2.l3_off,
-        ..Default::default()
-    };
+    d.vlan = l2.vlan;
+    d.vlan_count = l2.vlan_count;
+    d.l3_off = l2.l3_off;
     match l2.ethertype {
-        ethertype::IPV4 => ipv4::parse(frame, &mut d, verify_checksums)?,
-        ethertype::IPV6 => ipv6::parse(frame, &mut d)?,
-        other => return Ok(Frame::NonIp { ethertype: other }),
+        ethertype::IPV4 => ipv4::parse(frame, d, verify_checksums)?,
+        ethertype::IPV6 => ipv6::parse(frame, d)?,
+        other => return Ok(Some(other)),
     }
     if d.ip.frag.is_some() {
         d.l4 = L4::Fragment;
-        return Ok(Frame::Ip(d));
+        return Ok(None);
     }
-    decode_l4(frame, &mut d, verify_checksums)?;
-    Ok(Frame::Ip(d))
+    decode_l4(frame, d, verify_checksums)?;
+    Ok(None)
 }
 
 /// Decode the transport layer at `d.l4_off`; `d.ip` must be filled in. Also used on

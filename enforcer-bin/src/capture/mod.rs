@@ -52,6 +52,9 @@ const FRAME_CAPACITY: usize = 256 * 1024 + 64;
 
 /// Bytes looked at to recognise the format (a whole pcap file header).
 const PEEK_LEN: usize = 24;
+/// Largest packet record accepted from a mapped pcap (pcap-file's limit for the buffered
+/// path is its 8 MiB buffer).
+const MAX_MAPPED_PACKET: usize = 8 << 20;
 
 /// Why a capture could not be read at all (or stopped on an I/O error).
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +266,16 @@ enum Step {
 }
 
 enum Source<R: Read> {
+    /// A classic pcap file mapped into memory (the fast path for files on disk): frames of
+    /// Ethernet captures are handed out in place, without a copy.
+    Mapped {
+        map: memmap2::MmapMut,
+        /// Offset of the next record header.
+        pos: usize,
+        big: bool,
+        nanos: bool,
+        linktype: u32,
+    },
     Pcap {
         reader: PcapReader<R>,
         linktype: u32,
@@ -306,12 +319,28 @@ impl<R: Read> fmt::Debug for CaptureReader<R> {
 }
 
 impl CaptureReader<File> {
-    /// Open a capture file.
+    /// Open a capture file. Classic pcap files are memory-mapped (read in place); pcapng
+    /// files, and any file that cannot be mapped, are read through a buffer.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CaptureError> {
         let path = path.as_ref();
         let file =
             File::open(path).map_err(|source| CaptureError::Open { path: path.into(), source })?;
-        Self::from_reader(path, file)
+        // The buffered reader validates the header (through a duplicate of the handle);
+        // a classic pcap is then read from a private mapping of the same file instead.
+        let dup =
+            file.try_clone().map_err(|source| CaptureError::Open { path: path.into(), source })?;
+        let mut reader = Self::from_reader(path, dup)?;
+        if let Source::Pcap { linktype, nanos, .. } = reader.src {
+            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if len > PEEK_LEN as u64 {
+                if let Ok(map) = crate::sys::map_private(&file) {
+                    let big = map[0] == 0xa1;
+                    reader.src = Source::Mapped { map, pos: PEEK_LEN, big, nanos, linktype };
+                    reader.offset = PEEK_LEN as u64;
+                }
+            }
+        }
+        Ok(reader)
     }
 }
 
@@ -417,6 +446,9 @@ impl<R: Read> CaptureReader<R> {
     /// The next frame, skipping (and counting) packets that cannot be normalised. `None` at
     /// the end of the file, including a broken end (see [`CaptureReader::warning`]).
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        if matches!(self.src, Source::Mapped { .. }) {
+            return Ok(self.next_mapped());
+        }
         loop {
             if self.done {
                 return Ok(None);
@@ -434,8 +466,77 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
+    /// The next frame of a mapped classic pcap file.
+    fn next_mapped(&mut self) -> Option<Frame<'_>> {
+        let Source::Mapped { map, pos, big, nanos, linktype } = &mut self.src else {
+            return None;
+        };
+        loop {
+            if self.done {
+                return None;
+            }
+            let rest = &map[*pos..];
+            if rest.is_empty() {
+                self.done = true;
+                return None;
+            }
+            let word = |i: usize| {
+                let b = [rest[i], rest[i + 1], rest[i + 2], rest[i + 3]];
+                if *big {
+                    u32::from_be_bytes(b)
+                } else {
+                    u32::from_le_bytes(b)
+                }
+            };
+            let incl = if rest.len() >= 16 { word(8) as usize } else { usize::MAX };
+            if incl > rest.len().saturating_sub(16) || incl > MAX_MAPPED_PACKET {
+                self.done = true;
+                self.warning = Some(CaptureWarning {
+                    path: self.path.clone(),
+                    offset: *pos as u64,
+                    packets: self.stats.packets,
+                    kind: if incl > MAX_MAPPED_PACKET
+                        && incl != usize::MAX
+                        && rest.len() >= 16 + incl
+                    {
+                        BreakKind::Corrupt(format!("packet of {incl} bytes"))
+                    } else {
+                        BreakKind::Truncated
+                    },
+                });
+                return None;
+            }
+            let (sec, frac, orig_len) = (word(0), word(4), word(12));
+            let frac = if *nanos { u64::from(frac) / 1000 } else { u64::from(frac) };
+            let ts = Time::from_micros(u64::from(sec) * 1_000_000 + frac);
+            let start = *pos + 16;
+            *pos = start + incl;
+            self.offset = *pos as u64;
+            self.stats.packets += 1;
+            self.stats.bytes += incl as u64;
+            let lt = *linktype;
+            if lt == link::linktype::ETHERNET {
+                self.stats.frames += 1;
+                return Some(Frame {
+                    ts,
+                    data: &mut map[start..start + incl],
+                    linktype: lt,
+                    orig_len,
+                });
+            }
+            match to_ethernet(lt, &map[start..start + incl], &mut self.frame) {
+                Ok(()) => {
+                    self.stats.frames += 1;
+                    return Some(Frame { ts, data: &mut self.frame[..], linktype: lt, orig_len });
+                }
+                Err(_) => *self.stats.skipped.entry(lt).or_insert(0) += 1,
+            }
+        }
+    }
+
     fn step(&mut self) -> Result<Step, CaptureError> {
         match &mut self.src {
+            Source::Mapped { .. } => Ok(Step::End),
             Source::Pcap { reader, linktype, nanos } => {
                 let pkt = match reader.next_raw_packet() {
                     None => return Ok(Step::End),
