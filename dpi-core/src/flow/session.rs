@@ -225,6 +225,7 @@ mod tests {
     fn session_size_is_bounded() {
         // Documented in the crate docs ("bytes per session"); keep it honest.
         let size = core::mem::size_of::<Session>();
+        println!("Session: {size} bytes");
         assert!(size <= 256, "Session is {size} bytes");
     }
 }
