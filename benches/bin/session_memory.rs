@@ -30,10 +30,19 @@ fn main() {
     }
     let full = rss_bytes();
     println!("sessions            {}", ctx.session_count());
-    println!("empty engine        {:.1} MiB (hash index sized for {n})", (empty - before_ctx) as f64 / 1048576.0);
+    println!(
+        "empty engine        {:.1} MiB (hash index sized for {n})",
+        (empty - before_ctx) as f64 / 1048576.0
+    );
     println!("with sessions       {:.1} MiB", (full - before_ctx) as f64 / 1048576.0);
-    println!("bytes per session   {:.0} (slab growth included)", (full - empty) as f64 / f64::from(n));
-    println!("bytes per session   {:.0} (all-in, index included)", (full - before_ctx) as f64 / f64::from(n));
+    println!(
+        "bytes per session   {:.0} (slab growth included)",
+        (full - empty) as f64 / f64::from(n)
+    );
+    println!(
+        "bytes per session   {:.0} (all-in, index included)",
+        (full - before_ctx) as f64 / f64::from(n)
+    );
     // A TCP session holding an out-of-order segment takes a 64 KiB stream buffer, from a
     // pool bounded by Config::max_stream_buffers (default 2048 = 128 MiB at most).
     let before_tcp = rss_bytes();
