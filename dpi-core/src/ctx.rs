@@ -289,10 +289,7 @@ impl Ctx {
                 tcp::init(&mut s, open, dir, h, &mut self.counters);
                 s.timeout = tcp::timeout(&s, &self.cfg.timeouts);
                 match self.admit(s, frame, d, dir) {
-                    Ok(idx) => {
-                        self.counters.sessions_tcp += 1;
-                        (idx, dir)
-                    }
+                    Ok(idx) => (idx, dir),
                     Err(a) => return a,
                 }
             }
@@ -316,12 +313,8 @@ impl Ctx {
         let s = self.table.get_mut(idx);
         tcp::consume_fin(s, dir);
         if h.flags.syn() && h.flags.ack() && dir == Dir::ToClient {
-            let srv = if s.client_is_lo {
-                (s.key.hi_addr, s.key.hi_port)
-            } else {
-                (s.key.lo_addr, s.key.lo_port)
-            };
-            self.listeners.learn(srv.0, srv.1, proto::TCP);
+            let (a, p) = s.server_endpoint();
+            self.listeners.learn(a, p, proto::TCP);
         }
         let timeout = tcp::timeout(self.table.get(idx), &self.cfg.timeouts);
         self.finish_packet(idx, frame, d, dir, timeout)
@@ -344,14 +337,9 @@ impl Ctx {
                 } else {
                     !self.listeners.is_listening(d.ip.src, h.sport, proto::UDP)
                 };
-                let dir = if client_is_src { Dir::ToServer } else { Dir::ToClient };
-                let mut s = self.new_session(key, hash, client_is_src == src_lo);
-                s.timeout = self.cfg.timeouts.udp;
-                match self.admit(s, frame, d, dir) {
-                    Ok(idx) => {
-                        self.counters.sessions_udp += 1;
-                        (idx, dir)
-                    }
+                let timeout = self.cfg.timeouts.udp;
+                match self.open(key, hash, src_lo, client_is_src, timeout, frame, d) {
+                    Ok(found) => found,
                     Err(a) => return a,
                 }
             }
@@ -359,12 +347,7 @@ impl Ctx {
         self.account(idx, dir, frame.len());
         self.mark_if_bidirectional(idx);
         if dir == Dir::ToClient {
-            let s = self.table.get_mut(idx);
-            let (a, p) = if s.client_is_lo {
-                (s.key.hi_addr, s.key.hi_port)
-            } else {
-                (s.key.lo_addr, s.key.lo_port)
-            };
+            let (a, p) = self.table.get(idx).server_endpoint();
             self.listeners.learn(a, p, proto::UDP);
         }
         if d.payload_len > 0 && !d.ip.truncated {
@@ -399,14 +382,9 @@ impl Ctx {
             None => {
                 // A reply without its request: the requester (its receiver) is the client.
                 let client_is_src = sport == h.id;
-                let dir = if client_is_src { Dir::ToServer } else { Dir::ToClient };
-                let mut s = self.new_session(key, hash, client_is_src == src_lo);
-                s.timeout = self.cfg.timeouts.icmp;
-                match self.admit(s, frame, d, dir) {
-                    Ok(idx) => {
-                        self.counters.sessions_icmp += 1;
-                        (idx, dir)
-                    }
+                let timeout = self.cfg.timeouts.icmp;
+                match self.open(key, hash, src_lo, client_is_src, timeout, frame, d) {
+                    Ok(found) => found,
                     Err(a) => return a,
                 }
             }
@@ -424,13 +402,9 @@ impl Ctx {
         let (idx, dir) = match self.table.find(hash, &key) {
             Some(idx) => (idx, self.table.get(idx).dir_of(src_lo)),
             None => {
-                let mut s = self.new_session(key, hash, src_lo);
-                s.timeout = self.cfg.timeouts.other;
-                match self.admit(s, frame, d, Dir::ToServer) {
-                    Ok(idx) => {
-                        self.counters.sessions_other += 1;
-                        (idx, Dir::ToServer)
-                    }
+                let timeout = self.cfg.timeouts.other;
+                match self.open(key, hash, src_lo, true, timeout, frame, d) {
+                    Ok(found) => found,
                     Err(a) => return a,
                 }
             }
@@ -462,6 +436,24 @@ impl Ctx {
         Session::new(key, hash, id, client_is_lo, self.now)
     }
 
+    /// Create a connectionless session (UDP, ICMP, other) for a packet from `src`.
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &mut self,
+        key: FlowKey,
+        hash: u64,
+        src_lo: bool,
+        client_is_src: bool,
+        timeout: u32,
+        frame: &[u8],
+        d: &Decoded,
+    ) -> Result<(u32, Dir), Action> {
+        let dir = if client_is_src { Dir::ToServer } else { Dir::ToClient };
+        let mut s = self.new_session(key, hash, client_is_src == src_lo);
+        s.timeout = timeout;
+        Ok((self.admit(s, frame, d, dir)?, dir))
+    }
+
     /// Policy at creation, room in the table, insertion, start event.
     fn admit(&mut self, s: Session, frame: &[u8], d: &Decoded, dir: Dir) -> Result<u32, Action> {
         let verdict = {
@@ -479,6 +471,13 @@ impl Ctx {
                 self.counters.sessions_evicted += 1;
                 self.end_session(victim, EndReason::Evicted);
             }
+        }
+        let c = &mut self.counters;
+        match s.key.proto {
+            proto::TCP => c.sessions_tcp += 1,
+            proto::UDP => c.sessions_udp += 1,
+            proto::ICMP | proto::ICMPV6 => c.sessions_icmp += 1,
+            _ => c.sessions_other += 1,
         }
         let idx = self.table.insert(s);
         if self.cfg.session_start_events {

@@ -108,18 +108,15 @@ impl HookCx<'_> {
 
     /// Raise a threat about a session.
     pub fn raise_threat(&mut self, kind: ThreatKind, s: &SessionView<'_>) {
-        let c = s.client();
-        let v = s.server();
-        self.counters.threats += 1;
-        let ev = Event::Threat(ThreatRecord {
+        let rec = ThreatRecord {
             kind,
             time: self.now,
             session_id: Some(s.id()),
-            src: c.ip(),
-            dst: v.ip(),
+            src: s.client().ip(),
+            dst: s.server().ip(),
             proto: s.proto(),
-        });
-        self.events.push(ev, self.counters);
+        };
+        emit_threat(rec, self.events, self.counters);
     }
 }
 
@@ -131,16 +128,20 @@ pub(crate) fn raise_packet_threat(
     events: &mut EventQueue,
     counters: &mut Counters,
 ) {
-    counters.threats += 1;
-    let ev = Event::Threat(ThreatRecord {
+    let rec = ThreatRecord {
         kind,
         time: now,
         session_id: None,
         src: addr_to_ip(d.ip.src, d.ip.v6),
         dst: addr_to_ip(d.ip.dst, d.ip.v6),
         proto: d.ip.proto,
-    });
-    events.push(ev, counters);
+    };
+    emit_threat(rec, events, counters);
+}
+
+fn emit_threat(rec: ThreatRecord, events: &mut EventQueue, counters: &mut Counters) {
+    counters.threats += 1;
+    events.push(Event::Threat(rec), counters);
 }
 
 /// Hooks into the packet path. Every method has a default that does nothing (and

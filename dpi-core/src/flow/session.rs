@@ -5,7 +5,7 @@
 use super::key::FlowKey;
 use super::Dir;
 use crate::event::{BypassReason, DirCounts, EndReason, SessionRecord, TcpState, TcpSummary};
-use crate::packet::{addr_to_ip, proto};
+use crate::packet::{addr_to_ip, proto, Addr};
 use crate::time::Time;
 use core::net::SocketAddr;
 
@@ -157,6 +157,15 @@ impl Session {
         self.has(sf::RST) || (self.wings[0].has(wf::FIN) && self.wings[1].has(wf::FIN))
     }
 
+    /// The server's address and port, as in the key.
+    pub(crate) fn server_endpoint(&self) -> (Addr, u16) {
+        if self.client_is_lo {
+            (self.key.hi_addr, self.key.hi_port)
+        } else {
+            (self.key.lo_addr, self.key.lo_port)
+        }
+    }
+
     pub(crate) fn client(&self) -> SocketAddr {
         let (a, p) = if self.client_is_lo {
             (self.key.lo_addr, self.key.lo_port)
@@ -167,11 +176,7 @@ impl Session {
     }
 
     pub(crate) fn server(&self) -> SocketAddr {
-        let (a, p) = if self.client_is_lo {
-            (self.key.hi_addr, self.key.hi_port)
-        } else {
-            (self.key.lo_addr, self.key.lo_port)
-        };
+        let (a, p) = self.server_endpoint();
         SocketAddr::new(addr_to_ip(a, self.key.v6), p)
     }
 
