@@ -156,13 +156,10 @@ impl<'a> FlowEvent<'a> {
         // ICMP sessions: the server "port" is `code << 8 | type` of the request.
         let icmp = rec.server.port();
         let vlans = rec.vlans();
-        // Non-TCP: from the packet counts (the engine's `established` flag is also set by a
-        // lone server-to-client packet).
-        let both_ways = rec.to_server.pkts > 0 && rec.to_client.pkts > 0;
-        let established = if rec.tcp.is_some() { rec.established } else { both_ways };
+        // `established`: TCP handshake done; other protocols: both directions seen.
         let state = if rec.closed {
             "closed"
-        } else if established {
+        } else if rec.established {
             "established"
         } else {
             "new"
@@ -574,8 +571,10 @@ mod tests {
         assert_eq!(e["bypassed"], serde_json::Value::Null);
         assert!(e.get("client_state").is_none());
 
-        // Only the server spoke (a DNS answer without its query): not established.
+        // Only the server spoke (a DNS answer without its query): the engine does not
+        // call that established.
         rec.to_server = DirCounts::default();
+        rec.established = false;
         assert_eq!(to_json(&rec)["flow"]["state"], "new");
     }
 
@@ -612,6 +611,7 @@ mod tests {
         let s = SocketAddr::new(Ipv4Addr::new(10, 0, 0, 2).into(), 8);
         let mut rec = record(ICMP, c, s);
         rec.to_client = DirCounts::default();
+        rec.established = false;
         let v = to_json(&rec);
         assert_eq!(v["proto"], "ICMP");
         assert_eq!(v["icmp_type"], 8);
