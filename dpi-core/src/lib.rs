@@ -59,14 +59,17 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod app;
 pub mod config;
 pub mod counters;
 mod ctx;
+pub mod endpoint;
 pub mod event;
 pub mod flow;
 mod frag;
 pub mod hooks;
 pub mod packet;
+pub mod policy;
 mod queue;
 pub mod time;
 pub mod transmit;
