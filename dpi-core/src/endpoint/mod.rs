@@ -4,6 +4,10 @@
 //! [`Wiring`] (tap: the engine sees copies; inline: traffic passes through it) and the
 //! rules of its policy. The control plane describes workloads with [`WorkloadSpec`]s.
 
+pub mod store;
+
+pub use store::{PolicyConfig, PolicyStore, Resolved, Snapshot, StoreError, Workload, WorkloadKey};
+
 use crate::policy::{IpNet, Rule};
 use core::net::IpAddr;
 

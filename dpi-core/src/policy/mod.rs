@@ -28,10 +28,12 @@
 //!
 //! No match gives `None`: the caller applies the workload's default action (its mode).
 
+pub mod action;
 pub mod matcher;
 pub mod reference;
 
 pub use crate::app::{AppId, AppState};
+pub use action::PolicyAction;
 pub use matcher::CompiledRules;
 
 use crate::packet::Addr;
@@ -125,7 +127,7 @@ pub enum RuleAction {
 }
 
 /// A rule as the operator wrote it (files are parsed by the agent into these).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Rule {
     /// Rule id, reported with every decision it makes. Ids 10000..100000 are learned
     /// rules (as NeuVector numbers them). 0 is reserved for the default action.
