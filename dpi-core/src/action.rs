@@ -84,6 +84,12 @@ drop_reasons! {
     FragInvalid => "frag_invalid",
     /// The fragment table is full (datagram or byte bound); the fragment is not held.
     FragTableFull => "frag_table_full",
-    /// A hook's verdict (policy at this stage).
+    /// Denied by policy (the deciding packet of a flow or session).
     Policy => "policy",
+    /// A packet of a session blocked by policy earlier.
+    Blocked => "blocked",
+    /// A hook's drop verdict.
+    Hook => "hook",
+    /// A frame of no workload, with `UnknownTraffic::Drop`.
+    UnknownWorkload => "unknown_workload",
 }

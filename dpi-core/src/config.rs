@@ -85,6 +85,17 @@ pub struct Config {
     /// Queue an [`Event::SessionStart`](crate::Event::SessionStart) for every new session.
     /// Default on; a consumer that only wants end records (pcap replay) turns it off.
     pub session_start_events: bool,
+    /// Connection report aggregates held between flushes. Default 32 768 (NeuVector's
+    /// agent cap); when full, all are flushed early.
+    pub max_report_entries: usize,
+    /// Seconds between connection report flushes. Default 6 (as NeuVector).
+    pub report_interval_secs: u32,
+    /// Sessions whose virtual host (HTTP Host / TLS SNI) is kept for vhost rules.
+    /// Default 8192; beyond it the vhost counts as unknown (`vhost_pool_exhausted`).
+    pub max_vhosts: usize,
+    /// Frames waiting for `poll_transmit` (resets) before new ones are dropped
+    /// (`transmit_dropped`). Default 1024.
+    pub max_pending_transmit: usize,
     /// Verify IPv4 header and TCP/UDP/ICMP checksums; a wrong one is a drop. Default off
     /// (captures and veth frames carry offloaded, unfilled checksums).
     pub verify_checksums: bool,
@@ -108,6 +119,10 @@ impl Default for Config {
             max_pending_events: 65_536,
             listener_cache_entries: 16_384,
             session_start_events: true,
+            max_report_entries: 32_768,
+            report_interval_secs: 6,
+            max_vhosts: 8192,
+            max_pending_transmit: 1024,
             verify_checksums: false,
             timeouts: Timeouts::default(),
             frag: FragConfig::default(),

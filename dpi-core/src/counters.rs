@@ -127,6 +127,27 @@ counters! {
     events_dropped,
     /// Threats raised by the engine or a hook.
     threats,
+    /// Policy decisions made (at session creation and re-evaluations).
+    policy_lookups,
+    /// Sessions re-evaluated (policy version change, application or vhost now known).
+    policy_reevaluations,
+    /// Violations reported (VIOLATE or DENY), once per session or denied flow.
+    violations,
+    /// Flows denied at their first packet (no session created).
+    flows_denied,
+    /// Sessions blocked after creation (mid-session deny).
+    sessions_blocked,
+    /// TCP resets queued for transmission.
+    resets_sent,
+    /// Frames the engine wanted to transmit but its queue was full.
+    transmit_dropped,
+    /// Frames of no workload forwarded uninspected (`UnknownTraffic::Ignore`).
+    unknown_ignored,
+    /// Connection reports emitted.
+    connection_reports,
+    /// Sessions whose vhost could not be kept (`Config::max_vhosts`): vhost rules then
+    /// see it as unknown.
+    vhost_pool_exhausted,
 }
 
 impl Counters {

@@ -3,6 +3,10 @@
 //! Records are plain `Copy` data (no allocation), so the event queue is a preallocated
 //! ring. At this stage: session start and end records and threats.
 
+use crate::app::AppState;
+use crate::endpoint::WorkloadKey;
+use crate::policy::PolicyAction;
+pub use crate::report::ConnectionReport;
 use crate::time::Time;
 use core::net::{IpAddr, SocketAddr};
 
@@ -16,6 +20,10 @@ pub enum Event {
     SessionEnd(SessionRecord),
     /// A threat was raised by the engine or by a hook.
     Threat(ThreatRecord),
+    /// Aggregated connections of a workload (periodic, and at once for violations).
+    Connection(ConnectionReport),
+    /// A policy violation (VIOLATE or DENY), once per session or denied flow.
+    Violation(ViolationRecord),
 }
 
 /// Packets and bytes (whole frames, as captured) in one direction.
@@ -124,6 +132,8 @@ pub enum BypassReason {
     PoolExhausted,
     /// A hook asked for it.
     Hook,
+    /// Policy blocked the session: its packets are dropped, not inspected.
+    Blocked,
 }
 
 impl BypassReason {
@@ -135,6 +145,7 @@ impl BypassReason {
             BypassReason::Truncated => "truncated",
             BypassReason::PoolExhausted => "pool_exhausted",
             BypassReason::Hook => "hook",
+            BypassReason::Blocked => "blocked",
         }
     }
 }
@@ -190,6 +201,52 @@ pub struct SessionRecord {
     pub icmp_errors: u32,
     /// Why it ended (`None` in start records).
     pub end: Option<EndReason>,
+    /// The policy decision, when a workload's policy applies.
+    pub policy: Option<PolicySummary>,
+    /// Application.
+    pub app: AppState,
+}
+
+/// The policy side of a session record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicySummary {
+    /// The workload whose policy decided.
+    pub workload: WorkloadKey,
+    /// The workload is the server.
+    pub ingress: bool,
+    /// Final action.
+    pub action: PolicyAction,
+    /// Rule that decided (0: the mode's default).
+    pub rule_id: u32,
+    /// The session was blocked (its packets dropped from some point on).
+    pub blocked: bool,
+}
+
+/// A policy violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViolationRecord {
+    /// When.
+    pub time: Time,
+    /// The session, if one was created (a flow denied at its first packet has none).
+    pub session_id: Option<u64>,
+    /// The workload whose policy was violated.
+    pub workload: WorkloadKey,
+    /// The workload is the server.
+    pub ingress: bool,
+    /// Client.
+    pub client: SocketAddr,
+    /// Server.
+    pub server: SocketAddr,
+    /// IP protocol.
+    pub proto: u8,
+    /// VLAN ids (0 where absent).
+    pub vlan: [u16; 2],
+    /// Application, as far as known.
+    pub app: AppState,
+    /// Rule (0: the mode's default).
+    pub rule_id: u32,
+    /// VIOLATE (reported, let through) or DENY (stopped).
+    pub action: PolicyAction,
 }
 
 impl SessionRecord {

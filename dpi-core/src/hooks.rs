@@ -12,9 +12,12 @@
 //!    per-packet policy decision.
 //! 4. [`Inspector::on_session_end`] when a session ends.
 //!
-//! Every call gets a [`HookCx`] through which it can raise threats. Hooks run on the
-//! worker's thread, inside `recv_packet`; they must not block.
+//! Every call gets a [`HookCx`] through which it can raise threats and report what it
+//! learned of the session: its application ([`HookCx::set_app`]) and virtual host
+//! ([`HookCx::set_vhost`]), which policy rules naming applications or vhosts wait for.
+//! Hooks run on the worker's thread, inside `recv_packet`; they must not block.
 
+use crate::app::AppState;
 use crate::counters::Counters;
 use crate::event::{Event, SessionRecord, ThreatKind, ThreatRecord};
 use crate::flow::session::{sf, Session};
@@ -22,6 +25,7 @@ use crate::flow::Dir;
 use crate::packet::{addr_to_ip, Decoded};
 use crate::queue::EventQueue;
 use crate::time::Time;
+use arrayvec::ArrayString;
 use core::net::SocketAddr;
 
 /// A hook's decision about a packet or session.
@@ -98,12 +102,42 @@ pub struct HookCx<'a> {
     pub(crate) now: Time,
     pub(crate) events: &'a mut EventQueue,
     pub(crate) counters: &'a mut Counters,
+    pub(crate) updates: &'a mut SessionUpdates,
 }
+
+/// Session facts a hook reported during one call, applied by the engine after it returns.
+#[derive(Debug, Default)]
+pub(crate) struct SessionUpdates {
+    pub(crate) app: Option<AppState>,
+    pub(crate) vhost: Option<ArrayString<MAX_VHOST>>,
+    pub(crate) threat: Option<ThreatKind>,
+}
+
+/// Longest virtual host name kept (a DNS name is at most 253 characters).
+pub const MAX_VHOST: usize = 253;
 
 impl HookCx<'_> {
     /// The current time.
     pub fn now(&self) -> Time {
         self.now
+    }
+
+    /// The session's application is now known (or known to be unidentifiable): policy
+    /// rules that name applications are decided on this packet.
+    pub fn set_app(&mut self, app: AppState) {
+        self.updates.app = Some(app);
+    }
+
+    /// The session's virtual host (HTTP Host, TLS SNI) is now known: vhost rules are
+    /// decided on this packet. Stored lowercase; longer than 253 bytes is cut.
+    pub fn set_vhost(&mut self, host: &str) {
+        let mut v = ArrayString::new();
+        for c in host.chars().map(|c| c.to_ascii_lowercase()) {
+            if v.try_push(c).is_err() {
+                break;
+            }
+        }
+        self.updates.vhost = Some(v);
     }
 
     /// Raise a threat about a session.
@@ -116,6 +150,7 @@ impl HookCx<'_> {
             dst: s.server().ip(),
             proto: s.proto(),
         };
+        self.updates.threat = self.updates.threat.or(Some(kind));
         emit_threat(rec, self.events, self.counters);
     }
 }

@@ -71,6 +71,7 @@ pub mod hooks;
 pub mod packet;
 pub mod policy;
 mod queue;
+pub mod report;
 pub mod time;
 pub mod transmit;
 

@@ -1,5 +1,6 @@
 //! Frames the engine synthesises for the adapter to send (TCP resets from the policy
-//! stage). Fixed-size, so queueing one never allocates.
+//! stage). Fixed-size and queued in a preallocated ring (`Config::max_pending_transmit`),
+//! so queueing one never allocates.
 
 use arrayvec::ArrayVec;
 use std::collections::VecDeque;
@@ -8,7 +9,7 @@ use std::collections::VecDeque;
 pub const MAX_TRANSMIT_FRAME: usize = 256;
 
 /// A frame to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Transmit {
     /// The whole Ethernet frame.
     pub frame: ArrayVec<u8, MAX_TRANSMIT_FRAME>,
@@ -17,11 +18,22 @@ pub struct Transmit {
 #[derive(Debug, Default)]
 pub(crate) struct TransmitQueue {
     q: VecDeque<Transmit>,
+    cap: usize,
 }
 
 impl TransmitQueue {
-    pub(crate) fn new() -> Self {
-        TransmitQueue { q: VecDeque::new() }
+    pub(crate) fn new(cap: usize) -> Self {
+        let cap = cap.max(1);
+        TransmitQueue { q: VecDeque::with_capacity(cap), cap }
+    }
+
+    /// Queue a frame; false (frame dropped) when the queue is full.
+    pub(crate) fn push(&mut self, t: Transmit) -> bool {
+        if self.q.len() >= self.cap {
+            return false;
+        }
+        self.q.push_back(t);
+        true
     }
 
     pub(crate) fn pop(&mut self) -> Option<Transmit> {

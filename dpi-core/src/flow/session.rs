@@ -85,6 +85,77 @@ impl Wing {
     }
 }
 
+/// Session policy flags.
+pub(crate) mod pf {
+    /// The deciding workload is the server.
+    pub(crate) const INGRESS: u8 = 1 << 0;
+    /// Denials are enforced (Protect, inline).
+    pub(crate) const ENFORCE: u8 = 1 << 1;
+    /// Blocked: every further packet is dropped.
+    pub(crate) const BLOCKED: u8 = 1 << 2;
+    /// The violation was reported.
+    pub(crate) const VIOLATION_REPORTED: u8 = 1 << 3;
+    /// Counted as a session in a connection report.
+    pub(crate) const COUNTED: u8 = 1 << 4;
+    /// The application or vhost changed: decide again on this packet.
+    pub(crate) const REEVAL: u8 = 1 << 5;
+    /// The deciding workload's rules name DNS peers.
+    pub(crate) const NAMES: u8 = 1 << 6;
+}
+
+/// No workload decides (open).
+pub(crate) const NO_WORKLOAD: u32 = u32::MAX;
+/// The deciding workload is an implicit one (its address is on the deciding side).
+pub(crate) const IMPLICIT_WORKLOAD: u32 = u32::MAX - 1;
+
+/// A session's policy state.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionPolicy {
+    /// Bytes already in connection reports.
+    pub(crate) reported_bytes: u64,
+    /// When the session last contributed to a report (whole seconds).
+    pub(crate) reported_at: u32,
+    /// Rule that decided.
+    pub(crate) rule_id: u32,
+    /// Deciding workload id, `IMPLICIT_WORKLOAD` or `NO_WORKLOAD`.
+    pub(crate) workload: u32,
+    /// Its policy version when decided.
+    pub(crate) version: u32,
+    /// Low bits of the store snapshot version last checked against.
+    pub(crate) snap: u32,
+    /// Slot of the session's vhost in the vhost pool, or `NIL`.
+    pub(crate) vhost: u32,
+    /// Application.
+    pub(crate) app: crate::app::AppState,
+    /// Action.
+    pub(crate) action: crate::policy::PolicyAction,
+    /// `pf` flags.
+    pub(crate) flags: u8,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy {
+            reported_bytes: 0,
+            reported_at: 0,
+            rule_id: 0,
+            workload: NO_WORKLOAD,
+            version: 0,
+            snap: 0,
+            vhost: NIL,
+            app: crate::app::AppState::Pending,
+            action: crate::policy::PolicyAction::Open,
+            flags: 0,
+        }
+    }
+}
+
+impl SessionPolicy {
+    pub(crate) fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+}
+
 /// One tracked session.
 #[derive(Clone, Debug)]
 pub(crate) struct Session {
@@ -96,6 +167,12 @@ pub(crate) struct Session {
     pub(crate) last_seen: Time,
     /// `[client, server]`.
     pub(crate) wings: [Wing; 2],
+    /// MAC addresses, `[client, server]`, from the first packet.
+    pub(crate) macs: [[u8; 6]; 2],
+    /// Policy state.
+    pub(crate) pol: SessionPolicy,
+    /// The most recent threat a hook raised about the session.
+    pub(crate) threat: Option<crate::event::ThreatKind>,
     /// Timer wheel links (intrusive doubly linked list per slot).
     pub(crate) timer_prev: u32,
     pub(crate) timer_next: u32,
@@ -122,6 +199,9 @@ impl Session {
             first_seen: now,
             last_seen: now,
             wings: [Wing::new(), Wing::new()],
+            macs: [[0; 6]; 2],
+            pol: SessionPolicy::default(),
+            threat: None,
             timer_prev: NIL,
             timer_next: NIL,
             timer_deadline: 0,
@@ -191,6 +271,30 @@ impl Session {
         }
     }
 
+    /// The deciding workload, if any.
+    pub(crate) fn workload_key(&self) -> Option<crate::endpoint::WorkloadKey> {
+        use crate::endpoint::WorkloadKey;
+        match self.pol.workload {
+            NO_WORKLOAD => None,
+            IMPLICIT_WORKLOAD => Some(WorkloadKey::Implicit(if self.pol.has(pf::INGRESS) {
+                self.server().ip()
+            } else {
+                self.client().ip()
+            })),
+            id => Some(WorkloadKey::Registered(id)),
+        }
+    }
+
+    fn policy_summary(&self) -> Option<crate::event::PolicySummary> {
+        Some(crate::event::PolicySummary {
+            workload: self.workload_key()?,
+            ingress: self.pol.has(pf::INGRESS),
+            action: self.pol.action,
+            rule_id: self.pol.rule_id,
+            blocked: self.pol.has(pf::BLOCKED),
+        })
+    }
+
     pub(crate) fn record(&self, end: Option<EndReason>) -> SessionRecord {
         let [c, s] = &self.wings;
         let tcp = (self.key.proto == proto::TCP).then(|| TcpSummary {
@@ -218,6 +322,8 @@ impl Session {
             bypassed: self.bypass,
             icmp_errors: self.icmp_errors,
             end,
+            policy: self.policy_summary(),
+            app: self.pol.app,
         }
     }
 }
@@ -231,6 +337,6 @@ mod tests {
         // Documented in the crate docs ("bytes per session"); keep it honest.
         let size = core::mem::size_of::<Session>();
         println!("Session: {size} bytes");
-        assert!(size <= 256, "Session is {size} bytes");
+        assert!(size <= 272, "Session is {size} bytes");
     }
 }

@@ -29,6 +29,7 @@
 //! No match gives `None`: the caller applies the workload's default action (its mode).
 
 pub mod action;
+pub(crate) mod eval;
 pub mod matcher;
 pub mod reference;
 

@@ -1,8 +1,12 @@
-//! The per-worker engine context and the packet path that drives the stages.
+//! The per-worker engine context and the packet path that drives the stages; the policy
+//! side of it is in [`policy`].
+
+mod policy;
 
 use crate::action::{Action, DropReason};
 use crate::config::Config;
 use crate::counters::Counters;
+use crate::endpoint::{PolicyStore, Snapshot};
 use crate::event::{BypassReason, EndReason, Event, ThreatKind};
 use crate::flow::icmp;
 use crate::flow::key::FlowKey;
@@ -13,13 +17,16 @@ use crate::flow::table::SessionTable;
 use crate::flow::tcp::{self, Open, Track};
 use crate::flow::Dir;
 use crate::frag::{Defrag, Offer};
+use crate::hooks::SessionUpdates;
 use crate::hooks::{
     raise_packet_threat, HookCx, Inspector, NoInspector, PacketView, SessionView, Verdict,
 };
 use crate::packet::{self, proto, Decoded, IcmpHdr, TcpHdr, UdpHdr, L4};
 use crate::queue::EventQueue;
+use crate::report::Reporter;
 use crate::time::Time;
 use crate::transmit::{Transmit, TransmitQueue};
+use std::sync::Arc;
 
 /// UDP ports whose side is the server whichever way the first packet goes (DHCP, DNS,
 /// mDNS; reference §3.9).
@@ -41,6 +48,15 @@ pub struct Ctx {
     next_id: u64,
     /// Rebuilt datagram of the last completed fragment set (reused buffer).
     reasm: Vec<u8>,
+    /// Shared workloads and policy (none: every session is open).
+    store: Option<Arc<PolicyStore>>,
+    /// The store's snapshot this worker uses.
+    snap: Arc<Snapshot>,
+    reports: Reporter,
+    denied: policy::DeniedFlows,
+    vhosts: policy::VhostPool,
+    /// What hooks reported during the current call.
+    updates: SessionUpdates,
 }
 
 impl core::fmt::Debug for Ctx {
@@ -82,11 +98,17 @@ impl Ctx {
             listeners: Listeners::new(cfg.listener_cache_entries),
             defrag: Defrag::new(cfg.frag, cfg.hash_seed),
             events: EventQueue::new(cfg.max_pending_events),
-            transmit: TransmitQueue::new(),
+            transmit: TransmitQueue::new(cfg.max_pending_transmit),
             counters: Counters::default(),
             inspector,
             next_id: u64::from(cfg.worker_id) << 48,
             reasm: Vec::new(),
+            store: None,
+            snap: Arc::new(Snapshot::default()),
+            reports: Reporter::new(cfg.max_report_entries, cfg.report_interval_secs),
+            denied: policy::DeniedFlows::new(),
+            vhosts: policy::VhostPool::new(cfg.max_vhosts),
+            updates: SessionUpdates::default(),
             now: Time::ZERO,
             cfg,
         }
@@ -160,6 +182,7 @@ impl Ctx {
             self.end_session(idx, reason);
         }
         self.counters.frags_timed_out += self.defrag.expire(now);
+        self.reports.tick(now, &mut self.events, &mut self.counters);
     }
 
     /// End live sessions (reason `flushed`), at most as many as the event queue has room
@@ -173,11 +196,17 @@ impl Ctx {
             room -= 1;
             next = self.table.next_live(idx + 1);
         }
+        if self.table.len() == 0
+            && self.events.len() + self.reports.len() <= self.cfg.max_pending_events
+        {
+            self.reports.flush(&mut self.events, &mut self.counters);
+        }
         self.table.len()
     }
 
     /// Inspect one frame (a whole Ethernet II frame) and say what to do with it.
     pub fn recv_packet(&mut self, frame: &mut [u8]) -> Action {
+        self.refresh_snapshot();
         self.counters.packets += 1;
         self.counters.bytes += frame.len() as u64;
         let mut d = Decoded::default();
@@ -277,8 +306,17 @@ impl Ctx {
                 let open = tcp::classify_new(h);
                 let client_is_src = match open {
                     Open::Refuse => {
+                        // No session for a lone FIN or RST, but policy still applies: a
+                        // denied flow's teardown packets are dropped too (NeuVector lets
+                        // them through unchecked).
                         self.counters.tcp_no_session += 1;
-                        return Action::Forward;
+                        let client_is_src = self.client_is_src_by_ports(d, h.sport, h.dport);
+                        let dir = if client_is_src { Dir::ToServer } else { Dir::ToClient };
+                        let mut s = Session::new(key, hash, 0, client_is_src == src_lo, self.now);
+                        return match self.decide_new(&mut s, frame, d, dir) {
+                            Ok(()) => Action::Forward,
+                            Err(a) => a,
+                        };
                     }
                     Open::Syn => true,
                     Open::SynAck => false,
@@ -455,16 +493,34 @@ impl Ctx {
     }
 
     /// Policy at creation, room in the table, insertion, start event.
-    fn admit(&mut self, s: Session, frame: &[u8], d: &Decoded, dir: Dir) -> Result<u32, Action> {
+    fn admit(
+        &mut self,
+        mut s: Session,
+        frame: &[u8],
+        d: &Decoded,
+        dir: Dir,
+    ) -> Result<u32, Action> {
         let verdict = {
-            let mut cx =
-                HookCx { now: self.now, events: &mut self.events, counters: &mut self.counters };
+            let mut cx = HookCx {
+                now: self.now,
+                events: &mut self.events,
+                counters: &mut self.counters,
+                updates: &mut self.updates,
+            };
             let pkt = PacketView { frame, decoded: d, dir };
             self.inspector.on_session_start(&SessionView::new(&s), &pkt, &mut cx)
         };
         if verdict == Verdict::Drop {
+            self.updates = SessionUpdates::default();
             self.counters.sessions_denied += 1;
-            return Err(self.drop(DropReason::Policy));
+            return Err(self.drop(DropReason::Hook));
+        }
+        if let Err(a) = self.decide_new(&mut s, frame, d, dir) {
+            self.updates = SessionUpdates::default();
+            if a != Action::Forward {
+                self.counters.sessions_denied += 1;
+            }
+            return Err(a);
         }
         if self.table.is_full() {
             if let Some(victim) = self.table.eviction_candidate() {
@@ -487,6 +543,8 @@ impl Ctx {
         if verdict == Verdict::Bypass {
             self.bypass(idx, BypassReason::Hook);
         }
+        self.apply_updates(idx);
+        self.after_admit(idx);
         Ok(idx)
     }
 
@@ -518,30 +576,47 @@ impl Ctx {
     ) -> Action {
         let verdict = {
             let s = self.table.get(idx);
-            let mut cx =
-                HookCx { now: self.now, events: &mut self.events, counters: &mut self.counters };
+            let mut cx = HookCx {
+                now: self.now,
+                events: &mut self.events,
+                counters: &mut self.counters,
+                updates: &mut self.updates,
+            };
             let pkt = PacketView { frame, decoded: d, dir };
             self.inspector.on_packet(&SessionView::new(s), &pkt, &mut cx)
         };
+        self.apply_updates(idx);
         let s = self.table.get_mut(idx);
         s.timeout = timeout;
         self.table.refresh_timer(idx);
+        if let Some(a) = self.enforce(idx, frame, d) {
+            return a;
+        }
         match verdict {
             Verdict::Continue => Action::Forward,
             Verdict::Bypass => {
                 self.bypass(idx, BypassReason::Hook);
                 Action::Forward
             }
-            Verdict::Drop => self.drop(DropReason::Policy),
+            Verdict::Drop => self.drop(DropReason::Hook),
         }
     }
 
     fn end_session(&mut self, idx: u32, reason: EndReason) {
+        self.report_progress(idx, false);
+        let vhost = self.table.get(idx).pol.vhost;
+        if vhost != NIL {
+            self.vhosts.release(vhost);
+        }
         let rec = self.table.get(idx).record(Some(reason));
         self.events.push(Event::SessionEnd(rec), &mut self.counters);
         {
-            let mut cx =
-                HookCx { now: self.now, events: &mut self.events, counters: &mut self.counters };
+            let mut cx = HookCx {
+                now: self.now,
+                events: &mut self.events,
+                counters: &mut self.counters,
+                updates: &mut self.updates,
+            };
             self.inspector.on_session_end(&SessionView::new(self.table.get(idx)), &mut cx);
         }
         self.release_streams(idx);
@@ -570,7 +645,7 @@ impl Ctx {
             BypassReason::Overflow => self.counters.tcp_bypass_overflow += 1,
             BypassReason::Truncated => self.counters.tcp_bypass_truncated += 1,
             BypassReason::PoolExhausted => self.counters.stream_pool_exhausted += 1,
-            BypassReason::Hook => {}
+            BypassReason::Hook | BypassReason::Blocked => {}
         }
         self.release_streams(idx);
     }
@@ -625,8 +700,12 @@ impl Ctx {
         } else {
             (seq, payload)
         };
-        let mut cx =
-            HookCx { now: self.now, events: &mut self.events, counters: &mut self.counters };
+        let mut cx = HookCx {
+            now: self.now,
+            events: &mut self.events,
+            counters: &mut self.counters,
+            updates: &mut self.updates,
+        };
         if w.stream == NIL {
             // Fast path: straight from the packet.
             w.next_seq = seq.wrapping_add(data.len() as u32);
@@ -672,8 +751,12 @@ impl Ctx {
         if s.bypass.is_some() {
             return;
         }
-        let mut cx =
-            HookCx { now: self.now, events: &mut self.events, counters: &mut self.counters };
+        let mut cx = HookCx {
+            now: self.now,
+            events: &mut self.events,
+            counters: &mut self.counters,
+            updates: &mut self.updates,
+        };
         cx.counters.stream_bytes_delivered += payload.len() as u64;
         let _ = self.inspector.on_payload(&SessionView::new(s), dir, payload, &mut cx);
     }

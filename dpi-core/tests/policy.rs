@@ -1,0 +1,428 @@
+//! Policy in the packet path: modes, rules, deny at creation, mid-session deny with
+//! resets, application rules, policy swaps, unknown traffic, apply direction, reports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use dpi_core::app::{AppId, AppState};
+use dpi_core::endpoint::{
+    ApplyDirection, Mode, PolicyConfig, PolicySettings, PolicyStore, UnknownTraffic, Wiring,
+    WorkloadKey, WorkloadPolicy, WorkloadSpec,
+};
+use dpi_core::policy::{IpNet, Peer, PolicyAction, PortSpec, Rule, RuleAction};
+use dpi_core::{Action, Config, Ctx, Dir, DropReason, Event, HookCx, Inspector, SessionView, Time};
+use pcapgen::{Host, IpPath, Side, SynOptions, TcpConversation};
+use std::sync::Arc;
+
+const C: Host = Host::v4(1, [10, 0, 0, 1]);
+const S: Host = Host::v4(2, [10, 0, 0, 2]);
+const S2: Host = Host::v4(3, [10, 0, 0, 3]);
+
+fn ip(h: &Host) -> Peer {
+    let (v6, a) = dpi_core::endpoint::store::split(h.ip);
+    Peer::Net(IpNet::host(v6, a))
+}
+
+fn rule(id: u32, from: Peer, to: Peer, ports: Vec<PortSpec>, action: RuleAction) -> Rule {
+    Rule { id, from: vec![from], to: vec![to], ports, apps: vec![], action, vhost: false }
+}
+
+fn workload(name: &str, h: &Host, mode: Mode, wiring: Wiring, rules: Vec<Rule>) -> WorkloadPolicy {
+    WorkloadPolicy {
+        spec: WorkloadSpec { name: name.into(), macs: vec![h.mac], ips: vec![h.ip], mode, wiring },
+        rules,
+    }
+}
+
+/// A full TCP connection C:port → server:80 with a request and response.
+fn http(server: Host, cport: u16) -> Vec<Vec<u8>> {
+    let mut c = TcpConversation::new(IpPath::new(C, server), cport, 80, 1000, 5000);
+    let mut f = c.handshake(&SynOptions::NONE, &SynOptions::NONE);
+    f.push(c.data(Side::Client, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    f.push(c.data(Side::Server, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    f.push(c.data(Side::Client, b"GET /again HTTP/1.1\r\nHost: a\r\n\r\n"));
+    f.extend(c.close(Side::Client));
+    f
+}
+
+struct Run {
+    actions: Vec<Action>,
+    events: Vec<Event>,
+    transmits: Vec<Vec<u8>>,
+    ctx: Ctx,
+}
+
+fn run_with(ctx: Ctx, frames: &[Vec<u8>], between: impl Fn(usize)) -> Run {
+    let mut r = Run { actions: vec![], events: vec![], transmits: vec![], ctx };
+    let mut t = 1_767_225_600_000_000u64;
+    for (i, f) in frames.iter().enumerate() {
+        between(i);
+        t += 1000;
+        r.ctx.handle_timeout(Time::from_micros(t));
+        r.actions.push(r.ctx.recv_packet(&mut f.clone()));
+        while let Some(e) = r.ctx.poll_event() {
+            r.events.push(e);
+        }
+        while let Some(x) = r.ctx.poll_transmit() {
+            r.transmits.push(x.frame.to_vec());
+        }
+    }
+    while r.ctx.flush() > 0 {
+        while let Some(e) = r.ctx.poll_event() {
+            r.events.push(e);
+        }
+    }
+    while let Some(e) = r.ctx.poll_event() {
+        r.events.push(e);
+    }
+    r
+}
+
+fn ctx_with(store: &Arc<PolicyStore>) -> Ctx {
+    let mut ctx = Ctx::new(Config::default());
+    ctx.set_policy_store(store.clone());
+    ctx
+}
+
+fn store(cfg: PolicyConfig) -> Arc<PolicyStore> {
+    let s = PolicyStore::new();
+    s.update(cfg).unwrap();
+    s
+}
+
+fn violations(r: &Run) -> Vec<dpi_core::event::ViolationRecord> {
+    r.events
+        .iter()
+        .filter_map(|e| if let Event::Violation(v) = e { Some(*v) } else { None })
+        .collect()
+}
+
+fn reports(r: &Run) -> Vec<dpi_core::event::ConnectionReport> {
+    r.events
+        .iter()
+        .filter_map(|e| if let Event::Connection(c) = e { Some(*c) } else { None })
+        .collect()
+}
+
+fn ends(r: &Run) -> Vec<dpi_core::SessionRecord> {
+    r.events
+        .iter()
+        .filter_map(|e| if let Event::SessionEnd(s) = e { Some(*s) } else { None })
+        .collect()
+}
+
+#[test]
+fn discover_learns_everything_and_reports_it() {
+    let st = store(PolicyConfig {
+        workloads: vec![workload("web", &S, Mode::Discover, Wiring::Tap, vec![])],
+        ..Default::default()
+    });
+    let r = run_with(ctx_with(&st), &http(S, 40000), |_| {});
+    assert!(r.actions.iter().all(|a| *a == Action::Forward));
+    assert!(violations(&r).is_empty());
+    let reps = reports(&r);
+    assert_eq!(reps.len(), 1, "{reps:#?}");
+    let c = reps[0];
+    assert_eq!(c.action, PolicyAction::Learn);
+    assert_eq!((c.sessions, c.violations, c.port, c.proto), (1, 0, 80, 6));
+    assert!(c.ingress);
+    assert_eq!(c.workload, WorkloadKey::Registered(0));
+    assert_eq!(st.workload_name(0).as_deref(), Some("web"));
+    let e = ends(&r);
+    let p = e[0].policy.unwrap();
+    assert_eq!((p.action, p.rule_id, p.blocked), (PolicyAction::Learn, 0, false));
+    assert_eq!(c.bytes, e[0].to_server.bytes + e[0].to_client.bytes);
+}
+
+#[test]
+fn protect_denies_at_creation_once_per_flow() {
+    let st = store(PolicyConfig {
+        workloads: vec![workload("web", &S, Mode::Protect, Wiring::Inline, vec![])],
+        ..Default::default()
+    });
+    let mut frames = http(S, 40000);
+    // A retransmitted SYN.
+    frames.insert(1, frames[0].clone());
+    let r = run_with(ctx_with(&st), &frames, |_| {});
+    assert!(
+        r.actions.iter().all(|a| matches!(a, Action::Drop(DropReason::Policy))),
+        "{:?}",
+        r.actions
+    );
+    assert_eq!(r.ctx.counters().flows_denied, 1);
+    let v = violations(&r);
+    assert_eq!(v.len(), 1, "one violation per flow");
+    assert_eq!((v[0].action, v[0].rule_id, v[0].session_id), (PolicyAction::Deny, 0, None));
+    assert!(ends(&r).is_empty(), "no session was created");
+    let reps = reports(&r);
+    assert_eq!(reps.iter().map(|c| c.violations).sum::<u32>(), 1);
+    // Handshake packets get no resets; the data packets of the denied flow do.
+    assert!(r.ctx.counters().drops(DropReason::Policy) as usize == frames.len());
+}
+
+#[test]
+fn protect_allows_what_a_rule_allows_and_nothing_else() {
+    let rules = vec![rule(100, ip(&C), ip(&S), vec![PortSpec::Tcp(80, 80)], RuleAction::Allow)];
+    let st = store(PolicyConfig {
+        workloads: vec![
+            workload("web", &S, Mode::Protect, Wiring::Inline, rules.clone()),
+            workload("web2", &S2, Mode::Protect, Wiring::Inline, rules),
+        ],
+        ..Default::default()
+    });
+    let mut frames = http(S, 40000);
+    let denied = http(S2, 40001);
+    frames.extend(denied.iter().cloned());
+    let r = run_with(ctx_with(&st), &frames, |_| {});
+    let n = frames.len() - denied.len();
+    assert!(r.actions[..n].iter().all(|a| *a == Action::Forward));
+    assert!(r.actions[n..].iter().all(|a| matches!(a, Action::Drop(_))));
+    let e = ends(&r);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].policy.unwrap().action, PolicyAction::Allow);
+    assert_eq!(e[0].policy.unwrap().rule_id, 100);
+    assert_eq!(violations(&r).len(), 1);
+    assert_eq!(violations(&r)[0].server.ip(), S2.ip);
+}
+
+#[test]
+fn monitor_reports_but_never_drops() {
+    let st = store(PolicyConfig {
+        workloads: vec![workload("web", &S, Mode::Monitor, Wiring::Tap, vec![])],
+        ..Default::default()
+    });
+    let r = run_with(ctx_with(&st), &http(S, 40000), |_| {});
+    assert!(r.actions.iter().all(|a| *a == Action::Forward));
+    let v = violations(&r);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].action, PolicyAction::Violate);
+    assert!(v[0].session_id.is_some());
+}
+
+#[test]
+fn protect_on_a_tap_cannot_drop_and_reports_violations() {
+    let st = store(PolicyConfig {
+        workloads: vec![workload("web", &S, Mode::Protect, Wiring::Tap, vec![])],
+        ..Default::default()
+    });
+    let r = run_with(ctx_with(&st), &http(S, 40000), |_| {});
+    assert!(r.actions.iter().all(|a| *a == Action::Forward));
+    assert_eq!(violations(&r)[0].action, PolicyAction::Violate);
+}
+
+/// An inspector that names the application on the first client payload.
+struct SetApp(AppState);
+
+impl Inspector for SetApp {
+    fn on_payload(
+        &mut self,
+        _: &SessionView<'_>,
+        dir: Dir,
+        data: &[u8],
+        cx: &mut HookCx<'_>,
+    ) -> usize {
+        if dir == Dir::ToServer {
+            cx.set_app(self.0);
+        }
+        data.len()
+    }
+}
+
+fn app_rules() -> Vec<Rule> {
+    let mut deny_http = rule(10, Peer::Any, ip(&S), vec![PortSpec::Tcp(80, 80)], RuleAction::Deny);
+    deny_http.apps = vec![AppId::HTTP];
+    vec![deny_http, rule(20, Peer::Any, Peer::Any, vec![PortSpec::Tcp(80, 80)], RuleAction::Allow)]
+}
+
+#[test]
+fn application_rule_blocks_mid_session_with_resets() {
+    let st = store(PolicyConfig {
+        workloads: vec![workload("web", &S, Mode::Protect, Wiring::Inline, app_rules())],
+        ..Default::default()
+    });
+    let mut ctx =
+        Ctx::with_inspector(Config::default(), Box::new(SetApp(AppState::Known(AppId::HTTP))));
+    ctx.set_policy_store(st);
+    let frames = http(S, 40000);
+    let r = run_with(ctx, &frames, |_| {});
+    // Handshake allowed (app pending), the request is the deciding packet.
+    assert_eq!(&r.actions[..3], &[Action::Forward; 3]);
+    assert_eq!(r.actions[3], Action::Drop(DropReason::Policy));
+    assert!(r.actions[4..].iter().all(|a| *a == Action::Drop(DropReason::Blocked)));
+    assert_eq!(r.ctx.counters().sessions_blocked, 1);
+    let e = ends(&r);
+    let p = e[0].policy.unwrap();
+    assert_eq!((p.action, p.rule_id, p.blocked), (PolicyAction::Deny, 10, true));
+    assert_eq!(e[0].app, AppState::Known(AppId::HTTP));
+    assert_eq!(violations(&r).len(), 1);
+    assert_eq!(r.ctx.counters().resets_sent, 2);
+    assert_eq!(r.transmits.len(), 2);
+}
+
+#[test]
+fn application_rule_pending_then_other_app_falls_through() {
+    let st = store(PolicyConfig {
+        workloads: vec![workload("web", &S, Mode::Protect, Wiring::Inline, app_rules())],
+        ..Default::default()
+    });
+    for app in [AppState::Known(AppId::REDIS), AppState::Unidentified] {
+        let mut ctx = Ctx::with_inspector(Config::default(), Box::new(SetApp(app)));
+        ctx.set_policy_store(st.clone());
+        let r = run_with(ctx, &http(S, 40000), |_| {});
+        assert!(r.actions.iter().all(|a| *a == Action::Forward), "{app:?}");
+        let p = ends(&r)[0].policy.unwrap();
+        assert_eq!((p.action, p.rule_id), (PolicyAction::Allow, 20), "{app:?}");
+    }
+}
+
+#[test]
+fn policy_swap_mid_session_re_evaluates_and_blocks() {
+    let allow = vec![rule(100, ip(&C), ip(&S), vec![PortSpec::Tcp(80, 80)], RuleAction::Allow)];
+    let cfg = |rules| PolicyConfig {
+        workloads: vec![workload("web", &S, Mode::Protect, Wiring::Inline, rules)],
+        ..Default::default()
+    };
+    let st = store(cfg(allow));
+    let frames = http(S, 40000);
+    let swap_at = 4;
+    let st2 = st.clone();
+    let r = run_with(ctx_with(&st), &frames, move |i| {
+        if i == swap_at {
+            st2.update(cfg(vec![])).unwrap();
+        }
+    });
+    assert!(r.actions[..swap_at].iter().all(|a| *a == Action::Forward));
+    assert_eq!(r.actions[swap_at], Action::Drop(DropReason::Policy));
+    assert!(r.ctx.counters().policy_reevaluations >= 1);
+    let p = ends(&r)[0].policy.unwrap();
+    assert_eq!((p.action, p.rule_id, p.blocked), (PolicyAction::Deny, 0, true));
+}
+
+#[test]
+fn unchanged_workloads_are_not_re_evaluated_by_an_unrelated_update() {
+    let allow = vec![rule(100, ip(&C), ip(&S), vec![PortSpec::Tcp(80, 80)], RuleAction::Allow)];
+    let mut cfg = PolicyConfig {
+        workloads: vec![workload("web", &S, Mode::Protect, Wiring::Inline, allow)],
+        ..Default::default()
+    };
+    let st = store(cfg.clone());
+    cfg.workloads.push(workload("other", &S2, Mode::Monitor, Wiring::Tap, vec![]));
+    let st2 = st.clone();
+    let r = run_with(ctx_with(&st), &http(S, 40000), move |i| {
+        if i == 4 {
+            st2.update(cfg.clone()).unwrap();
+        }
+    });
+    assert!(r.actions.iter().all(|a| *a == Action::Forward));
+    assert_eq!(r.ctx.counters().policy_reevaluations, 0);
+}
+
+#[test]
+fn ipv6_is_policed_like_ipv4() {
+    let c6 = Host::v6(1, "fd00::1".parse().unwrap());
+    let s6 = Host::v6(2, "fd00::2".parse().unwrap());
+    let rules = vec![rule(7, ip(&c6), ip(&s6), vec![PortSpec::Tcp(443, 443)], RuleAction::Allow)];
+    let st = store(PolicyConfig {
+        workloads: vec![workload("web6", &s6, Mode::Protect, Wiring::Inline, rules)],
+        ..Default::default()
+    });
+    let mk = |port| {
+        let mut c = TcpConversation::new(IpPath::new(c6, s6), 40000, port, 1, 2);
+        let mut f = c.handshake(&SynOptions::NONE, &SynOptions::NONE);
+        f.push(c.data(Side::Client, b"hello"));
+        f
+    };
+    let r = run_with(ctx_with(&st), &mk(443), |_| {});
+    assert!(r.actions.iter().all(|a| *a == Action::Forward));
+    let r = run_with(ctx_with(&st), &mk(8443), |_| {});
+    assert!(r.actions.iter().all(|a| matches!(a, Action::Drop(_))));
+    assert_eq!(violations(&r).len(), 1);
+}
+
+#[test]
+fn unknown_traffic_track_ignore_drop() {
+    for (unknown, expect) in [
+        (UnknownTraffic::Track, Action::Forward),
+        (UnknownTraffic::Ignore, Action::Forward),
+        (UnknownTraffic::Drop, Action::Drop(DropReason::UnknownWorkload)),
+    ] {
+        let st = store(PolicyConfig {
+            settings: PolicySettings { unknown, ..Default::default() },
+            workloads: vec![workload(
+                "other",
+                &Host::v4(9, [10, 9, 9, 9]),
+                Mode::Protect,
+                Wiring::Inline,
+                vec![],
+            )],
+            ..Default::default()
+        });
+        let r = run_with(ctx_with(&st), &http(S, 40000), |_| {});
+        assert!(r.actions.iter().all(|a| *a == expect), "{unknown:?}: {:?}", r.actions);
+        assert!(violations(&r).is_empty());
+        let sessions = ends(&r).len();
+        assert_eq!(sessions, usize::from(unknown == UnknownTraffic::Track), "{unknown:?}");
+    }
+}
+
+#[test]
+fn apply_direction_picks_the_deciding_workload() {
+    // Client workload in Protect with no rules, server workload in Discover.
+    for (apply, expect_action, ingress) in [
+        (ApplyDirection::Ingress, PolicyAction::Learn, true),
+        (ApplyDirection::Egress, PolicyAction::Deny, false),
+    ] {
+        let st = store(PolicyConfig {
+            settings: PolicySettings { apply, ..Default::default() },
+            workloads: vec![
+                workload("client", &C, Mode::Protect, Wiring::Inline, vec![]),
+                workload("server", &S, Mode::Discover, Wiring::Tap, vec![]),
+            ],
+            ..Default::default()
+        });
+        let r = run_with(ctx_with(&st), &http(S, 40000), |_| {});
+        let reps = reports(&r);
+        assert_eq!(reps[0].action, expect_action, "{apply:?}");
+        assert_eq!(reps[0].ingress, ingress, "{apply:?}");
+    }
+}
+
+#[test]
+fn implicit_workloads_police_every_host() {
+    let st = store(PolicyConfig {
+        settings: PolicySettings {
+            implicit_workloads: Some((Mode::Monitor, Wiring::Inline)),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let r = run_with(ctx_with(&st), &http(S, 40000), |_| {});
+    let v = violations(&r);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].workload, WorkloadKey::Implicit(S.ip));
+}
+
+#[test]
+fn external_and_learned_rules() {
+    // A learned rule (id 10001) in Discover reports LEARN; an explicit one reports ALLOW.
+    let out = Host::v4(7, [8, 8, 8, 8]);
+    let rules = vec![
+        rule(10001, ip(&C), ip(&S), vec![PortSpec::Tcp(80, 80)], RuleAction::Allow),
+        rule(5, ip(&C), Peer::External, vec![PortSpec::Any], RuleAction::Allow),
+    ];
+    let st = store(PolicyConfig {
+        workloads: vec![
+            workload("server", &S, Mode::Discover, Wiring::Tap, rules.clone()),
+            workload("client", &C, Mode::Protect, Wiring::Inline, rules),
+        ],
+        ..Default::default()
+    });
+    let mut frames = http(S, 40000);
+    frames.extend(http(out, 40001));
+    let r = run_with(ctx_with(&st), &frames, |_| {});
+    assert!(r.actions.iter().all(|a| *a == Action::Forward));
+    let e = ends(&r);
+    let by_server = |h: &Host| e.iter().find(|x| x.server.ip() == h.ip).unwrap().policy.unwrap();
+    assert_eq!((by_server(&S).action, by_server(&S).rule_id), (PolicyAction::Learn, 10001));
+    assert_eq!((by_server(&out).action, by_server(&out).rule_id), (PolicyAction::Allow, 5));
+    assert!(!by_server(&out).ingress, "the client's policy decided toward the external server");
+}
