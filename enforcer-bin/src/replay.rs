@@ -22,7 +22,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use dpi_core::endpoint::PolicyStore;
 use dpi_core::{Config, Counters, Ctx, Event};
+use std::sync::Arc;
 
 use crate::capture::{CaptureError, CaptureReader, CaptureStats, CaptureWarning};
 use crate::eve;
@@ -99,6 +101,12 @@ pub struct Summary {
     pub ended: BTreeMap<&'static str, u64>,
     /// Flow records written (0 without a record sink).
     pub records: u64,
+    /// Alert (violation) lines written.
+    pub alerts: u64,
+    /// Connection report lines written.
+    pub connections: u64,
+    /// Frames the engine asked to transmit (TCP resets); a replay has no wire to send them.
+    pub transmits: u64,
     /// Wall time spent replaying (opening, reading, the engine and writing records).
     pub elapsed: Duration,
 }
@@ -139,6 +147,7 @@ impl Summary {
 /// Drives captures through the engine; see the module docs.
 pub struct Replayer<'a> {
     config: Config,
+    store: Option<Arc<PolicyStore>>,
     records: Option<&'a mut dyn Write>,
     progress: Option<&'a dyn Fn(u64)>,
     writer: eve::FlowWriter,
@@ -160,6 +169,7 @@ impl<'a> Replayer<'a> {
     pub fn new(config: Config) -> Self {
         Replayer {
             config,
+            store: None,
             records: None,
             progress: None,
             writer: eve::FlowWriter::new(),
@@ -175,6 +185,14 @@ impl<'a> Replayer<'a> {
     }
 
     /// Call `progress` with the number of bytes of every read from a capture file.
+    /// Police the replay with `store` (workloads, modes, rules): flow records then carry
+    /// the decision, and violations (EVE `alert`) and connection reports (EVE
+    /// `connection`) are written too.
+    pub fn with_policy(mut self, store: Arc<PolicyStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     pub fn with_progress(mut self, progress: &'a dyn Fn(u64)) -> Self {
         self.progress = Some(progress);
         self
@@ -234,9 +252,17 @@ impl<'a> Replayer<'a> {
         let progress = if progress_by_offset { self.progress } else { None };
         let mut reported = 0u64;
         let mut ctx = Ctx::new(self.config.clone());
+        let names: Box<dyn eve::WorkloadNames> = match &self.store {
+            Some(store) => {
+                ctx.set_policy_store(store.clone());
+                Box::new(eve::StoreNames(store.clone()))
+            }
+            None => Box::new(eve::NoNames),
+        };
         let mut sink = Sink {
             out: self.records.as_deref_mut(),
             writer: &mut self.writer,
+            names: &*names,
             ended: 0,
             summary: &mut self.summary,
         };
@@ -320,6 +346,7 @@ const PROGRESS_STEP: u64 = 4 << 20;
 struct Sink<'s, 'w> {
     out: Option<&'s mut (dyn Write + 'w)>,
     writer: &'s mut eve::FlowWriter,
+    names: &'s dyn eve::WorkloadNames,
     ended: u64,
     summary: &'s mut Summary,
 }
@@ -328,18 +355,55 @@ impl Sink<'_, '_> {
     /// Take every pending event; write session ends.
     fn drain(&mut self, ctx: &mut Ctx) -> Result<(), ReplayError> {
         while let Some(ev) = ctx.poll_event() {
-            if let Event::SessionEnd(rec) = ev {
-                self.ended += 1;
-                let reason = rec.end.map_or("unknown", |r| r.name());
-                *self.summary.ended.entry(reason).or_insert(0) += 1;
-                if let Some(out) = self.out.as_deref_mut() {
-                    self.writer.write(out, &rec).map_err(ReplayError::Output)?;
-                    self.summary.records += 1;
+            let out = match ev {
+                Event::SessionEnd(rec) => {
+                    self.ended += 1;
+                    let reason = rec.end.map_or("unknown", |r| r.name());
+                    *self.summary.ended.entry(reason).or_insert(0) += 1;
+                    match self.out.as_deref_mut() {
+                        Some(out) => {
+                            self.writer
+                                .write_with(out, &rec, self.names)
+                                .map_err(ReplayError::Output)?;
+                            self.summary.records += 1;
+                        }
+                        None => {}
+                    }
+                    continue;
                 }
+                Event::Violation(v) => {
+                    self.summary.alerts += 1;
+                    self.out.as_deref_mut().map(|o| (o, Line::Alert(v)))
+                }
+                Event::Connection(c) => {
+                    self.summary.connections += 1;
+                    self.out.as_deref_mut().map(|o| (o, Line::Connection(c)))
+                }
+                _ => None,
+            };
+            if let Some((o, line)) = out {
+                let r = match line {
+                    Line::Alert(v) => {
+                        self.writer.emit(o, &eve::policy::AlertEvent::new(&v, self.names))
+                    }
+                    Line::Connection(c) => {
+                        self.writer.emit(o, &eve::policy::ConnectionEvent::new(&c, self.names))
+                    }
+                };
+                r.map_err(ReplayError::Output)?;
             }
+        }
+        // Frames the engine wanted to send (resets) have nowhere to go in a replay.
+        while ctx.poll_transmit().is_some() {
+            self.summary.transmits += 1;
         }
         Ok(())
     }
+}
+
+enum Line {
+    Alert(dpi_core::event::ViolationRecord),
+    Connection(dpi_core::event::ConnectionReport),
 }
 
 /// A reader reporting how many bytes each read returned.

@@ -29,8 +29,8 @@
 //!   uncompressed (`2001:0db8:0000:0000:0000:0000:0000:0001`).
 //! - `proto`: "TCP", "UDP", "ICMP", "IPv6-ICMP", "IGMP", "IPIP", "IPv6", "GRE", "ESP",
 //!   "AH", "SCTP"; any other protocol as its number in decimal ("103").
-//! - `app_proto`: always "failed" (Suricata's word for "not identified"): there are no
-//!   application parsers yet.
+//! - `app_proto`: the identified application's name, else "failed" (Suricata's word for
+//!   "not identified").
 //! - `flow.state`: "closed" for a TCP session closed by FINs or RST; otherwise
 //!   "established" once the handshake completed (TCP; picked up mid-stream counts as
 //!   completed) or packets went both ways (other protocols), else "new".
@@ -43,11 +43,20 @@
 //!   when the session is closed, else the client end's state as the engine inferred it
 //!   (`syn_sent`, `established`, `fin_wait1`, `close_wait`, ...; `none` before the client
 //!   spoke). Suricata's `tcp_flags*` fields are not produced.
-//! - `enforcer`: everything that has no Suricata equivalent, under one key.
+//! - `enforcer`: everything that has no Suricata equivalent, under one key; with a policy
+//!   decision also `workload`, `direction` (`ingress`: the workload is the server),
+//!   `action`, `rule_id` and `blocked`.
+//!
+//! Policy violations and connection reports have their own event types; see [`policy`].
 
 use std::io::{self, Write};
 use std::net::IpAddr;
 
+pub mod policy;
+
+pub use policy::{NoNames, StoreNames, WorkloadNames};
+
+use dpi_core::app::AppState;
 use dpi_core::{EndReason, SessionRecord, TcpState, Time};
 use serde::{Serialize, Serializer};
 
@@ -73,8 +82,24 @@ impl FlowWriter {
 
     /// Write `rec` as one line to `w`.
     pub fn write<W: Write + ?Sized>(&mut self, w: &mut W, rec: &SessionRecord) -> io::Result<()> {
+        self.write_with(w, rec, &NoNames)
+    }
+
+    /// Write `rec`, naming its workload through `names`.
+    pub fn write_with<W: Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        rec: &SessionRecord,
+        names: &dyn WorkloadNames,
+    ) -> io::Result<()> {
+        let ev = FlowEvent::new(rec).with_policy(rec, names);
+        self.emit(w, &ev)
+    }
+
+    /// Write any serialisable event as one line.
+    pub fn emit<W: Write + ?Sized, T: Serialize>(&mut self, w: &mut W, ev: &T) -> io::Result<()> {
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &FlowEvent::new(rec))?;
+        serde_json::to_writer(&mut self.buf, ev)?;
         self.buf.push(b'\n');
         w.write_all(&self.buf)
     }
@@ -140,6 +165,8 @@ struct EnforcerPart {
     mid_stream: bool,
     bypassed: Option<&'static str>,
     icmp_errors: u32,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    policy: Option<policy::PolicyPart>,
 }
 
 const TCP: u8 = 6;
@@ -179,7 +206,7 @@ impl<'a> FlowEvent<'a> {
             proto: ProtoName(rec.proto),
             icmp_type: is_icmp.then_some((icmp & 0xff) as u8),
             icmp_code: is_icmp.then_some((icmp >> 8) as u8),
-            app_proto: "failed",
+            app_proto: app_proto(rec.app),
             flow: FlowPart {
                 pkts_toserver: rec.to_server.pkts,
                 pkts_toclient: rec.to_client.pkts,
@@ -203,8 +230,24 @@ impl<'a> FlowEvent<'a> {
                 mid_stream: rec.mid_stream,
                 bypassed: rec.bypassed.map(|b| b.name()),
                 icmp_errors: rec.icmp_errors,
+                policy: None,
             },
         }
+    }
+
+    /// Add the policy decision (workload named through `names`).
+    pub fn with_policy(mut self, rec: &SessionRecord, names: &dyn WorkloadNames) -> Self {
+        self.enforcer.policy = rec.policy.map(|p| policy::PolicyPart::new(&p, names));
+        self
+    }
+}
+
+/// `app_proto` as Suricata writes it: the application's name, or "failed" when it was not
+/// identified.
+pub fn app_proto(app: AppState) -> &'static str {
+    match app {
+        AppState::Known(a) => a.name(),
+        AppState::Pending | AppState::Unidentified => "failed",
     }
 }
 
