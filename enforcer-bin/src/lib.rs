@@ -36,6 +36,7 @@
 
 pub mod capture;
 pub mod eve;
+pub mod learn;
 pub mod replay;
 pub mod report;
 mod sys;

@@ -567,6 +567,8 @@ mod tests {
             bypassed: None,
             icmp_errors: 0,
             end: Some(EndReason::IdleTimeout),
+            policy: None,
+            app: dpi_core::app::AppState::Pending,
         }
     }
 
