@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use pcap_file::pcap::PcapReader;
 use pcap_file::{DataLink, Endianness, TsResolution};
 
-const NAMES: [&str; 22] = [
+const NAMES: [&str; 25] = [
     "tcp_handshake_close",
     "tcp_simultaneous_open",
     "tcp_rst",
@@ -30,6 +30,9 @@ const NAMES: [&str; 22] = [
     "other_ip",
     "malformed",
     "demo",
+    "policy_baseline",
+    "policy_extra",
+    "policy_midstream_extra",
 ];
 
 fn testdata_dir() -> PathBuf {

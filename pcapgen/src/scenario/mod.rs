@@ -16,6 +16,7 @@ mod demo;
 mod ip;
 mod misc;
 mod payload;
+mod policy;
 mod tcp;
 
 use std::net::Ipv6Addr;
@@ -71,6 +72,9 @@ pub fn scenarios() -> Vec<Scenario> {
         misc::other_ip(),
         misc::malformed(),
         demo::demo(),
+        policy::policy_baseline(),
+        policy::policy_extra(),
+        policy::policy_midstream_extra(),
     ]
 }
 
