@@ -35,6 +35,7 @@
 #![deny(unsafe_code)]
 
 pub mod capture;
+pub mod config;
 pub mod eve;
 pub mod learn;
 pub mod replay;
