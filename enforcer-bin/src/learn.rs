@@ -128,46 +128,32 @@ impl Learner {
     pub fn rules(&self) -> Vec<Rule> {
         // Per (client, server): ports without applications, and per application set the
         // ports that had only those applications.
-        type Pair = (IpAddr, IpAddr);
-        let mut plain: BTreeMap<Pair, BTreeSet<(u8, u16)>> = BTreeMap::new();
-        let mut by_app: BTreeMap<(Pair, Vec<AppId>), BTreeSet<(u8, u16)>> = BTreeMap::new();
+        let mut groups: BTreeMap<Group, BTreeSet<(u8, u16)>> = BTreeMap::new();
         for (k, (apps, without)) in &self.seen {
-            let pair = (k.client, k.server);
-            if *without || apps.is_empty() {
-                plain.entry(pair).or_default().insert((k.proto, k.port));
-            } else {
-                by_app
-                    .entry((pair, apps.iter().copied().collect()))
-                    .or_default()
-                    .insert((k.proto, k.port));
-            }
+            let apps = if *without { vec![] } else { apps.iter().copied().collect() };
+            groups.entry((k.client, k.server, apps)).or_default().insert((k.proto, k.port));
         }
-        let mut out = Vec::new();
-        let mut next = FIRST_LEARNED_ID;
-        let mut groups: Vec<(Pair, Vec<AppId>, BTreeSet<(u8, u16)>)> =
-            plain.into_iter().map(|(p, ports)| (p, vec![], ports)).collect();
-        groups.extend(by_app.into_iter().map(|((p, apps), ports)| (p, apps, ports)));
-        groups.sort();
-        for ((client, server), apps, ports) in groups {
-            let ports: Vec<PortSpec> = if ports.len() > MAX_PORTS {
-                vec![PortSpec::Any]
-            } else {
-                ports.into_iter().map(port_spec).collect()
-            };
-            out.push(Rule {
-                id: next,
+        (FIRST_LEARNED_ID..)
+            .zip(groups)
+            .map(|(id, ((client, server, apps), ports))| Rule {
+                id,
                 from: vec![peer(client)],
                 to: vec![peer(server)],
-                ports,
+                ports: if ports.len() > MAX_PORTS {
+                    vec![PortSpec::Any]
+                } else {
+                    ports.into_iter().map(port_spec).collect()
+                },
                 apps,
                 action: RuleAction::Allow,
                 vhost: false,
-            });
-            next += 1;
-        }
-        out
+            })
+            .collect()
     }
 }
+
+/// A learned rule's identity: client, server, applications (empty: any).
+type Group = (IpAddr, IpAddr, Vec<AppId>);
 
 fn peer(ip: IpAddr) -> Peer {
     let (v6, a) = split(ip);

@@ -1,6 +1,7 @@
-//! The `enforcer` command line: `enforcer replay [OPTIONS] FILE...`.
+//! The `enforcer` command line: `enforcer replay [OPTIONS] FILE...` and
+//! `enforcer learn REPORTS... [--out POLICY]`.
 //!
-//! Subcommands are a clap enum so `run`, `learn` and `ctl` can join `replay`. Exit status:
+//! Subcommands are a clap enum so `run` and `ctl` can join. Exit status:
 //! 0 on success (warnings about broken captures allowed), 1 if a file could not be read
 //! (every file is still tried and every failure reported) or output failed, 2 on a usage
 //! error.
@@ -11,10 +12,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use dpi_core::endpoint::{Mode, PolicyStore, Wiring};
 use dpi_core::Config;
+use enforcer::config::{PolicyFile, WorkloadsFile};
+use enforcer::learn::Learner;
 use enforcer::replay::{ReplayError, Replayer};
 use enforcer::report;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::sync::Arc;
 
 /// Size of the record writer's buffer.
 const OUT_BUFFER: usize = 1 << 20;
@@ -34,6 +40,20 @@ struct Cli {
 enum Command {
     /// Replay pcap/pcapng files through the engine and write session records as EVE JSON.
     Replay(ReplayArgs),
+    /// Turn Discover-mode connection reports (EVE JSON lines) into a policy file of
+    /// learned allow rules.
+    Learn(LearnArgs),
+}
+
+#[derive(Debug, Args)]
+struct LearnArgs {
+    /// Write the policy to FILE (TOML) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// EVE JSON lines files with `connection` events (from `enforcer replay --mode
+    /// discover` or a live run).
+    #[arg(required = true, value_name = "REPORTS")]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -56,16 +76,118 @@ struct ReplayArgs {
     /// Verify IPv4 header and TCP/UDP/ICMP checksums (a wrong one is a drop).
     #[arg(long)]
     verify_checksums: bool,
+    /// Police the capture: without --workloads every host is a workload in this mode,
+    /// wired inline. Output then includes EVE `alert` (violations) and `connection`
+    /// (aggregated reports) events, and flow records carry the decision.
+    #[arg(long, value_enum, value_name = "MODE")]
+    mode: Option<ModeArg>,
+    /// Workloads file (docs/policy.md): names, addresses, modes, wiring.
+    #[arg(long, value_name = "FILE")]
+    workloads: Option<PathBuf>,
+    /// Policy file (docs/policy.md): rules, first match wins.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// Capture files (pcap or pcapng, recognised by content).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+}
+
+/// A workload mode on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Discover,
+    Monitor,
+    Protect,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Discover => Mode::Discover,
+            ModeArg::Monitor => Mode::Monitor,
+            ModeArg::Protect => Mode::Protect,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay(args) => replay(args),
+        Command::Learn(args) => learn(args),
     }
+}
+
+/// The policy store for a replay, if any policy option was given.
+fn policy_store(args: &ReplayArgs) -> Result<Option<Arc<PolicyStore>>, String> {
+    if args.mode.is_none() && args.workloads.is_none() && args.policy.is_none() {
+        return Ok(None);
+    }
+    let policy = match &args.policy {
+        Some(p) => PolicyFile::load(p).map_err(|e| e.to_string())?,
+        None => PolicyFile::from_rules(vec![]),
+    };
+    let mut cfg = match &args.workloads {
+        Some(p) => {
+            let wf = WorkloadsFile::load(p).map_err(|e| e.to_string())?;
+            let unknown = policy.unknown_workloads(|n| wf.get(n).is_some());
+            if let Some((id, name)) = unknown.first() {
+                return Err(format!(
+                    "{}: rule {id} names workload {name:?}, which {} does not define",
+                    args.policy.as_deref().unwrap_or(Path::new("policy")).display(),
+                    p.display()
+                ));
+            }
+            enforcer::config::policy_config(&wf, &policy)
+        }
+        None => {
+            let none = WorkloadsFile {
+                workloads: vec![],
+                apply: Default::default(),
+                unknown: Default::default(),
+            };
+            let mut cfg = enforcer::config::policy_config(&none, &policy);
+            let mode = args.mode.map_or(Mode::Discover, Mode::from);
+            cfg.settings.implicit_workloads = Some((mode, Wiring::Inline));
+            cfg
+        }
+    };
+    if args.workloads.is_some() && args.mode.is_some() {
+        // The workloads file sets each workload's mode; --mode applies to hosts it does
+        // not list.
+        let mode = args.mode.map_or(Mode::Discover, Mode::from);
+        cfg.settings.implicit_workloads = Some((mode, Wiring::Inline));
+    }
+    let store = PolicyStore::new();
+    store.update(cfg).map_err(|e| e.to_string())?;
+    Ok(Some(store))
+}
+
+fn learn(args: LearnArgs) -> ExitCode {
+    let mut learner = Learner::default();
+    for f in &args.files {
+        if let Err(e) = learner.read_file(f) {
+            eprintln!("enforcer: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let rules = learner.rules();
+    let text = PolicyFile::from_rules(rules.clone()).to_toml();
+    let written = match &args.out {
+        Some(p) => std::fs::write(p, &text).map_err(|e| (p.display().to_string(), e)),
+        None => io::stdout().lock().write_all(text.as_bytes()).map_err(|e| ("stdout".into(), e)),
+    };
+    if let Err((what, e)) = written {
+        eprintln!("enforcer: cannot write {what}: {}", os_msg(&e));
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "enforcer: {} connection events, {} learned, {} rules",
+        learner.events,
+        learner.learned,
+        rules.len()
+    );
+    ExitCode::SUCCESS
 }
 
 fn replay(args: ReplayArgs) -> ExitCode {
@@ -76,6 +198,13 @@ fn replay(args: ReplayArgs) -> ExitCode {
     config.verify_checksums = args.verify_checksums;
     // Replay writes end records only (EVE flow events); start events would be discarded.
     config.session_start_events = false;
+    let store = match policy_store(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("enforcer: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     let mut out: Option<Box<dyn Write>> = if args.no_records {
         None
@@ -113,6 +242,9 @@ fn replay(args: ReplayArgs) -> ExitCode {
     let mut failed = false;
     let mut output_error: Option<io::Error> = None;
     let mut replayer = Replayer::new(config).with_progress(&tick);
+    if let Some(store) = store {
+        replayer = replayer.with_policy(store);
+    }
     if let Some(w) = out.as_deref_mut() {
         replayer = replayer.with_records(w);
     }

@@ -360,14 +360,11 @@ impl Sink<'_, '_> {
                     self.ended += 1;
                     let reason = rec.end.map_or("unknown", |r| r.name());
                     *self.summary.ended.entry(reason).or_insert(0) += 1;
-                    match self.out.as_deref_mut() {
-                        Some(out) => {
-                            self.writer
-                                .write_with(out, &rec, self.names)
-                                .map_err(ReplayError::Output)?;
-                            self.summary.records += 1;
-                        }
-                        None => {}
+                    if let Some(out) = self.out.as_deref_mut() {
+                        self.writer
+                            .write_with(out, &rec, self.names)
+                            .map_err(ReplayError::Output)?;
+                        self.summary.records += 1;
                     }
                     continue;
                 }

@@ -43,6 +43,12 @@ pub struct StatsReport {
     pub sessions_ended: BTreeMap<&'static str, u64>,
     /// Flow records written.
     pub records: u64,
+    /// Policy violations (EVE alert lines).
+    pub alerts: u64,
+    /// Connection reports (EVE connection lines).
+    pub connections: u64,
+    /// Frames the engine asked to transmit (TCP resets); a replay sends none.
+    pub transmits: u64,
     /// Every engine counter, in declaration order.
     #[serde(serialize_with = "pairs::serialize")]
     pub counters: Vec<(&'static str, u64)>,
@@ -78,6 +84,9 @@ impl StatsReport {
             sessions_created: s.sessions_created(),
             sessions_ended: s.ended.clone(),
             records: s.records,
+            alerts: s.alerts,
+            connections: s.connections,
+            transmits: s.transmits,
             counters,
             drops,
             skipped_by_linktype: s
@@ -141,6 +150,13 @@ pub fn write_table(w: &mut dyn Write, s: &Summary) -> io::Result<()> {
     let ended: Vec<String> = r.sessions_ended.iter().map(|(k, v)| format!("{k} {v}")).collect();
     writeln!(w, "sessions ended     {} ({})", s.sessions_ended(), ended.join(", "))?;
     writeln!(w, "records written    {}", r.records)?;
+    if r.alerts + r.connections + r.transmits > 0 {
+        writeln!(
+            w,
+            "policy             {} alerts, {} connection reports, {} resets",
+            r.alerts, r.connections, r.transmits
+        )?;
+    }
     section(w, "counters", &r.counters)?;
     section(w, "drops", &r.drops)?;
     let skipped: Vec<(String, u64)> =
