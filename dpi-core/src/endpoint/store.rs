@@ -264,14 +264,21 @@ impl PolicyStore {
             if snap.workloads.iter().any(|w| *w.name == *spec.name) {
                 return Err(StoreError::DuplicateName(spec.name.clone()));
             }
+            // An address listed twice by one workload is harmless; by two, ambiguous.
             for m in &spec.macs {
-                if let Some(o) = owner_of_mac.insert(*m, spec.name.clone()) {
-                    return Err(StoreError::DuplicateMac(o, spec.name.clone(), *m));
+                match owner_of_mac.insert(*m, spec.name.clone()) {
+                    Some(o) if o != spec.name => {
+                        return Err(StoreError::DuplicateMac(o, spec.name.clone(), *m))
+                    }
+                    _ => {}
                 }
             }
             for ip in &spec.ips {
-                if let Some(o) = owner_of_ip.insert(*ip, spec.name.clone()) {
-                    return Err(StoreError::DuplicateIp(o, spec.name.clone(), *ip));
+                match owner_of_ip.insert(*ip, spec.name.clone()) {
+                    Some(o) if o != spec.name => {
+                        return Err(StoreError::DuplicateIp(o, spec.name.clone(), *ip))
+                    }
+                    _ => {}
                 }
             }
             let id = match books.ids.get(&spec.name) {
