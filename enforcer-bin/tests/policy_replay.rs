@@ -56,8 +56,8 @@ fn ok(o: &Output) {
 }
 
 /// Discover → learn → the learned policy file.
-fn learned_policy() -> PathBuf {
-    let disc = tmp("discover.json");
+fn learned_policy(tag: &str) -> PathBuf {
+    let disc = tmp(&format!("discover-{tag}.json"));
     ok(&enforcer(&["replay", "--mode", "discover", &pcap("policy_baseline"), "--out", s(&disc)]));
     let ev = lines(&disc);
     assert!(of_type(&ev, "alert").is_empty(), "Discover raises no alerts");
@@ -68,7 +68,7 @@ fn learned_policy() -> PathBuf {
     assert_eq!(http["connection"]["sessions"], 2);
     assert!(of_type(&ev, "flow").iter().all(|f| f["enforcer"]["action"] == "learn"));
 
-    let policy = tmp("learned.toml");
+    let policy = tmp(&format!("learned-{tag}.toml"));
     let o = enforcer(&["learn", s(&disc), "--out", s(&policy)]);
     ok(&o);
     assert!(String::from_utf8_lossy(&o.stderr).contains("5 learned, 4 rules"));
@@ -77,7 +77,7 @@ fn learned_policy() -> PathBuf {
 
 #[test]
 fn learn_then_protect_allows_exactly_what_was_learned() {
-    let policy = learned_policy();
+    let policy = learned_policy("a");
     let text = std::fs::read_to_string(&policy).unwrap();
     assert!(text.contains("id = 10000") && text.contains("\"tcp/8080\""), "{text}");
 
@@ -147,7 +147,7 @@ fn learn_then_protect_allows_exactly_what_was_learned() {
 
 #[test]
 fn an_established_unlearned_connection_is_reset() {
-    let policy = learned_policy();
+    let policy = learned_policy("b");
     let out = tmp("protect-mid.json");
     let st = tmp("protect-mid.stats");
     ok(&enforcer(&[
@@ -174,7 +174,7 @@ fn an_established_unlearned_connection_is_reset() {
 
 #[test]
 fn monitor_reports_but_lets_everything_through() {
-    let policy = learned_policy();
+    let policy = learned_policy("c");
     let out = tmp("monitor-extra.json");
     let st = tmp("monitor-extra.stats");
     ok(&enforcer(&[

@@ -356,7 +356,7 @@ impl Ctx {
                 continue;
             }
             let mut t = crate::transmit::Transmit::default();
-            if TEMP_build_reset(frame, d, toward_sender, seq, &mut t) {
+            if crate::enforce::reset::build_reset(frame, d, toward_sender, seq, &mut t) {
                 if self.transmit.push(t) {
                     sent += 1;
                 } else {
@@ -415,15 +415,4 @@ impl VhostPool {
     pub(super) fn release(&mut self, slot: u32) {
         self.free.push(slot);
     }
-}
-
-#[allow(non_snake_case)]
-fn TEMP_build_reset(
-    _: &[u8],
-    _: &Decoded,
-    _: bool,
-    _: u32,
-    _: &mut crate::transmit::Transmit,
-) -> bool {
-    false
 }

@@ -71,7 +71,6 @@ const ACK: u8 = 0x10;
 /// [module docs](self) for the frame and the numbers). Returns false, with `out` empty,
 /// if the packet is not TCP or its layer 2 is not one this module rebuilds (Ethernet II,
 /// up to two VLAN tags, a PPPoE session).
-#[allow(dead_code)] // until the policy stage calls it
 pub(crate) fn build_reset(
     frame: &[u8],
     d: &Decoded,
