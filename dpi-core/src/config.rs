@@ -103,6 +103,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Fragment reassembly bounds.
     pub frag: FragConfig,
+    /// Bounds of the DNS-learned address-to-name map used by FQDN rules.
+    pub fqdn: crate::fqdn::FqdnConfig,
     /// Seed of the flow-table hash. Give each worker a random one in production (the
     /// engine cannot read a random source itself); the default is fixed, so runs are
     /// reproducible.
@@ -126,6 +128,7 @@ impl Default for Config {
             verify_checksums: false,
             timeouts: Timeouts::default(),
             frag: FragConfig::default(),
+            fqdn: crate::fqdn::FqdnConfig::default(),
             hash_seed: 0x5eed_d1c0_ffee_0001,
             worker_id: 0,
         }

@@ -145,6 +145,8 @@ counters! {
     unknown_ignored,
     /// Connection reports emitted.
     connection_reports,
+    /// (name, address) pairs learned from DNS answers (new or refreshed).
+    fqdn_learned,
     /// Sessions whose vhost could not be kept (`Config::max_vhosts`): vhost rules then
     /// see it as unknown.
     vhost_pool_exhausted,

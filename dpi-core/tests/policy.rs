@@ -426,3 +426,114 @@ fn external_and_learned_rules() {
     assert_eq!((by_server(&out).action, by_server(&out).rule_id), (PolicyAction::Allow, 5));
     assert!(!by_server(&out).ingress, "the client's policy decided toward the external server");
 }
+
+/// A DNS response for `name` with one A record.
+fn dns_answer(id: u16, name: &str, addr: [u8; 4]) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+    m.extend_from_slice(&addr);
+    m
+}
+
+fn fqdn_rule(id: u32, name: &str, port: u16) -> Rule {
+    rule(id, ip(&C), Peer::Fqdn(name.into()), vec![PortSpec::Tcp(port, port)], RuleAction::Allow)
+}
+
+fn client_workload(rules: Vec<Rule>) -> PolicyConfig {
+    PolicyConfig {
+        settings: PolicySettings { apply: ApplyDirection::Egress, ..Default::default() },
+        workloads: vec![workload("client", &C, Mode::Protect, Wiring::Inline, rules)],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn fqdn_rules_match_addresses_learned_from_dns_answers() {
+    let dns_server = Host::v4(53, [10, 0, 0, 53]);
+    let answer =
+        IpPath::new(dns_server, C).udp(53, 41000, &dns_answer(7, "api.example.com", [10, 0, 0, 2]));
+    for (pattern, with_dns, allowed) in [
+        ("api.example.com", true, true),
+        ("*.example.com", true, true),
+        ("api.example.com", false, false),
+        ("web.example.com", true, false),
+    ] {
+        let st = store(client_workload(vec![
+            rule(1, ip(&C), ip(&dns_server), vec![PortSpec::Udp(53, 53)], RuleAction::Allow),
+            fqdn_rule(5, pattern, 80),
+        ]));
+        let mut frames = vec![];
+        if with_dns {
+            frames.push(answer.clone());
+        }
+        frames.extend(http(S, 40000));
+        let r = run_with(ctx_with(&st), &frames, |_| {});
+        let web = ends(&r).into_iter().find(|e| e.server.port() == 80);
+        if allowed {
+            let p = web.expect("session").policy.unwrap();
+            assert_eq!((p.action, p.rule_id), (PolicyAction::Allow, 5), "{pattern}");
+        } else {
+            assert!(web.is_none(), "{pattern} with_dns={with_dns}: denied at creation");
+            assert_eq!(violations(&r).len(), 1, "{pattern}");
+        }
+    }
+}
+
+#[test]
+fn fqdn_names_from_the_control_plane() {
+    let mut cfg = client_workload(vec![fqdn_rule(5, "api.example.com", 80)]);
+    cfg.names = vec![("API.example.com".into(), vec![S.ip])];
+    let st = store(cfg);
+    let r = run_with(ctx_with(&st), &http(S, 40000), |_| {});
+    assert!(r.actions.iter().all(|a| *a == Action::Forward));
+    assert_eq!(ends(&r)[0].policy.unwrap().rule_id, 5);
+}
+
+/// An inspector that reports the virtual host on the first client payload.
+struct SetVhost(&'static str);
+
+impl Inspector for SetVhost {
+    fn on_payload(
+        &mut self,
+        _: &SessionView<'_>,
+        dir: Dir,
+        data: &[u8],
+        cx: &mut HookCx<'_>,
+    ) -> usize {
+        if dir == Dir::ToServer {
+            cx.set_vhost(self.0);
+        }
+        data.len()
+    }
+}
+
+#[test]
+fn vhost_rules_wait_for_the_host_then_decide() {
+    let mut vh = fqdn_rule(9, "*.example.com", 80);
+    vh.vhost = true;
+    let mut cfg = client_workload(vec![vh]);
+    cfg.names = vec![("www.example.com".into(), vec![S.ip])];
+    let st = store(cfg);
+    for (host, allowed) in [("WWW.Example.com", true), ("evil.test", false)] {
+        let mut ctx = Ctx::with_inspector(Config::default(), Box::new(SetVhost(host)));
+        ctx.set_policy_store(st.clone());
+        let r = run_with(ctx, &http(S, 40000), |_| {});
+        let p = ends(&r)[0].policy.unwrap();
+        if allowed {
+            assert!(r.actions.iter().all(|a| *a == Action::Forward), "{host}");
+            assert_eq!((p.action, p.rule_id), (PolicyAction::Allow, 9));
+        } else {
+            // Handshake allowed while the vhost is unknown; the request reveals it.
+            assert_eq!(&r.actions[..3], &[Action::Forward; 3]);
+            assert_eq!(r.actions[3], Action::Drop(DropReason::Policy));
+            assert_eq!((p.action, p.blocked), (PolicyAction::Deny, true));
+            assert_eq!(r.transmits.len(), 2, "reset both ways");
+        }
+    }
+}

@@ -53,6 +53,8 @@ pub struct Ctx {
     /// The store's snapshot this worker uses.
     snap: Arc<Snapshot>,
     reports: Reporter,
+    /// Names of addresses, learned from DNS answers seen by this worker.
+    fqdn: crate::fqdn::FqdnMap,
     denied: policy::DeniedFlows,
     vhosts: policy::VhostPool,
     /// What hooks reported during the current call.
@@ -106,6 +108,7 @@ impl Ctx {
             store: None,
             snap: Arc::new(Snapshot::default()),
             reports: Reporter::new(cfg.max_report_entries, cfg.report_interval_secs),
+            fqdn: crate::fqdn::FqdnMap::with_config(cfg.fqdn),
             denied: policy::DeniedFlows::new(),
             vhosts: policy::VhostPool::new(cfg.max_vhosts),
             updates: SessionUpdates::default(),
@@ -183,6 +186,7 @@ impl Ctx {
         }
         self.counters.frags_timed_out += self.defrag.expire(now);
         self.reports.tick(now, &mut self.events, &mut self.counters);
+        self.fqdn.expire(now);
     }
 
     /// End live sessions (reason `flushed`), at most as many as the event queue has room
@@ -390,6 +394,10 @@ impl Ctx {
         }
         if d.payload_len > 0 && !d.ip.truncated {
             let payload = &frame[d.payload_off..d.payload_off + d.payload_len];
+            if h.sport == 53 && dir == Dir::ToClient {
+                // DNS answers teach the names of addresses, for FQDN rules.
+                self.counters.fqdn_learned += self.fqdn.learn_from_dns(payload, self.now) as u64;
+            }
             self.deliver_datagram(idx, dir, payload);
         }
         let timeout = self.cfg.timeouts.udp;

@@ -94,7 +94,23 @@ impl Ctx {
 
     fn decide_session(&self, s: &Session) -> Decided {
         let vhost = (s.pol.vhost != NIL).then(|| self.vhosts.get(s.pol.vhost));
-        decide(&self.snap, &subject(s, vhost))
+        let mut subj = subject(s, vhost);
+        if !self.snap.has_fqdn_rules() {
+            return decide(&self.snap, &subj);
+        }
+        // Names of both ends: from DNS answers this worker saw, and from the control plane.
+        let mut cbuf = [""; 2 * crate::fqdn::MAX_NAMES_PER_ADDR];
+        let mut sbuf = [""; 2 * crate::fqdn::MAX_NAMES_PER_ADDR];
+        let cn = self.names_of(subj.v6, subj.client, &mut cbuf);
+        let sn = self.names_of(subj.v6, subj.server, &mut sbuf);
+        subj.client_names = &cbuf[..cn];
+        subj.server_names = &sbuf[..sn];
+        decide(&self.snap, &subj)
+    }
+
+    fn names_of<'a>(&'a self, v6: bool, addr: crate::packet::Addr, out: &mut [&'a str]) -> usize {
+        let n = self.fqdn.names_into(v6, addr, self.now, out);
+        n + self.snap.static_names(v6, addr, &mut out[n..])
     }
 
     fn apply_decision(s: &mut Session, d: &Decided, snap_version: u64) {

@@ -86,6 +86,9 @@ pub struct Snapshot {
     by_mac: HashMap<[u8; 6], usize>,
     by_ip: HashMap<(bool, Addr), usize>,
     implicit: Option<Implicit>,
+    /// Names of addresses given by the control plane (`PolicyConfig::names`).
+    names: HashMap<(bool, Addr), Vec<Arc<str>>>,
+    any_fqdn_rules: bool,
 }
 
 impl Snapshot {
@@ -136,6 +139,22 @@ impl Snapshot {
     /// Is the address one of a registered workload's?
     pub fn is_workload_ip(&self, v6: bool, ip: Addr) -> bool {
         self.by_ip.contains_key(&(v6, ip))
+    }
+
+    /// Does any workload's policy name DNS peers? (Lookups then gather names.)
+    pub fn has_fqdn_rules(&self) -> bool {
+        self.any_fqdn_rules
+    }
+
+    /// Names the control plane gave `addr`, into `out`; returns how many.
+    pub fn static_names<'a>(&'a self, v6: bool, addr: Addr, out: &mut [&'a str]) -> usize {
+        let Some(names) = self.names.get(&(v6, addr)) else { return 0 };
+        let mut n = 0;
+        for (slot, name) in out.iter_mut().zip(names) {
+            *slot = name;
+            n += 1;
+        }
+        n
     }
 
     /// Is the address "external": outside the internal subnets and no workload's?
@@ -194,6 +213,10 @@ pub struct PolicyConfig {
     pub workloads: Vec<WorkloadPolicy>,
     /// Rules of implicit workloads (when `settings.implicit_workloads` is on).
     pub implicit_rules: Vec<Rule>,
+    /// DNS names of addresses known to the control plane (lowercase), used by FQDN rules
+    /// besides what workers learn from DNS answers. Several workers or nodes share
+    /// learned names this way.
+    pub names: Vec<(String, Vec<IpAddr>)>,
 }
 
 #[derive(Debug, Default)]
@@ -342,6 +365,17 @@ impl PolicyStore {
                 has_fqdn_rules: has_fqdn(&cfg.implicit_rules),
             });
         }
+        for (name, ips) in &cfg.names {
+            let name: Arc<str> = Arc::from(name.to_ascii_lowercase().as_str());
+            for ip in ips {
+                let v = snap.names.entry(split(*ip)).or_default();
+                if !v.contains(&name) {
+                    v.push(name.clone());
+                }
+            }
+        }
+        snap.any_fqdn_rules = snap.workloads.iter().any(|w| w.has_fqdn_rules)
+            || snap.implicit.as_ref().is_some_and(|i| i.has_fqdn_rules);
         let version = self.version.load(Ordering::Acquire) + 1;
         snap.version = version;
         self.current.store(Arc::new(snap));
