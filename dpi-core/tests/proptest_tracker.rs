@@ -149,8 +149,11 @@ proptest! {
     }
 }
 
+/// Which frame, which bytes to overwrite, where to cut it.
+type Mutation = (usize, Vec<(usize, u8)>, Option<usize>);
+
 /// A frame of a generated scenario with random bytes overwritten and possibly cut short.
-fn mutated_frames() -> impl Strategy<Value = Vec<(usize, Vec<(usize, u8)>, Option<usize>)>> {
+fn mutated_frames() -> impl Strategy<Value = Vec<Mutation>> {
     let pick = (
         0usize..10_000,
         prop::collection::vec((0usize..200, any::<u8>()), 0..4),

@@ -90,5 +90,6 @@ pub fn policy_config(workloads: &WorkloadsFile, policy: &PolicyFile) -> PolicyCo
             .map(|spec| WorkloadPolicy { spec: spec.clone(), rules: policy.rules_for(&spec.name) })
             .collect(),
         implicit_rules: policy.common_rules(),
+        names: vec![],
     }
 }
