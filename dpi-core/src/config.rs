@@ -93,6 +93,10 @@ pub struct Config {
     /// Sessions whose virtual host (HTTP Host / TLS SNI) is kept for vhost rules.
     /// Default 8192; beyond it the vhost counts as unknown (`vhost_pool_exhausted`).
     pub max_vhosts: usize,
+    /// Sessions whose application is being identified at once (each holds the first 4 KiB
+    /// the client sent and 1 KiB of the server's, 5 KiB). Default 8192 (40 MiB at most);
+    /// beyond it new sessions are left unidentified (`ident_pool_exhausted`).
+    pub max_identifying: usize,
     /// Frames waiting for `poll_transmit` (resets) before new ones are dropped
     /// (`transmit_dropped`). Default 1024.
     pub max_pending_transmit: usize,
@@ -125,6 +129,7 @@ impl Default for Config {
             report_interval_secs: 6,
             max_vhosts: 8192,
             max_pending_transmit: 1024,
+            max_identifying: 8192,
             verify_checksums: false,
             timeouts: Timeouts::default(),
             frag: FragConfig::default(),

@@ -147,6 +147,15 @@ counters! {
     connection_reports,
     /// (name, address) pairs learned from DNS answers (new or refreshed).
     fqdn_learned,
+    /// Sessions whose application was identified.
+    apps_identified,
+    /// Sessions with payload whose application could not be identified.
+    apps_unidentified,
+    /// Sessions left unidentified because the identification pool was full
+    /// (`Config::max_identifying`).
+    ident_pool_exhausted,
+    /// Application updates reported (a server address/port seen with a new application).
+    app_updates,
     /// Sessions whose vhost could not be kept (`Config::max_vhosts`): vhost rules then
     /// see it as unknown.
     vhost_pool_exhausted,

@@ -24,6 +24,22 @@ pub enum Event {
     Connection(ConnectionReport),
     /// A policy violation (VIOLATE or DENY), once per session or denied flow.
     Violation(ViolationRecord),
+    /// A server was seen speaking an application on a port (first time, or a change):
+    /// what the engine learned about listening endpoints (reference §5.4).
+    AppUpdate(AppUpdate),
+}
+
+/// An endpoint's application, as learned from its traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppUpdate {
+    /// When.
+    pub time: Time,
+    /// The server address and port.
+    pub server: SocketAddr,
+    /// IP protocol.
+    pub proto: u8,
+    /// The application.
+    pub app: crate::app::AppId,
 }
 
 /// Packets and bytes (whole frames, as captured) in one direction.

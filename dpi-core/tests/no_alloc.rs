@@ -75,22 +75,24 @@ fn traffic() -> Vec<(u64, Vec<u8>)> {
     frames
 }
 
+/// Replays and counts session end events (other events, such as application updates,
+/// are reported once per endpoint and so differ between passes).
 fn replay(ctx: &mut Ctx, frames: &mut [(u64, Vec<u8>)], offset: u64) -> u64 {
     let mut events = 0;
     for (ts, data) in frames.iter_mut() {
         ctx.handle_timeout(Time::from_micros(offset + *ts));
         ctx.recv_packet(data);
-        while ctx.poll_event().is_some() {
-            events += 1;
+        while let Some(e) = ctx.poll_event() {
+            events += u64::from(matches!(e, dpi_core::Event::SessionEnd(_)));
         }
     }
     while ctx.flush() > 0 {
-        while ctx.poll_event().is_some() {
-            events += 1;
+        while let Some(e) = ctx.poll_event() {
+            events += u64::from(matches!(e, dpi_core::Event::SessionEnd(_)));
         }
     }
-    while ctx.poll_event().is_some() {
-        events += 1;
+    while let Some(e) = ctx.poll_event() {
+        events += u64::from(matches!(e, dpi_core::Event::SessionEnd(_)));
     }
     events
 }

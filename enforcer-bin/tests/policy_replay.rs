@@ -71,7 +71,7 @@ fn learned_policy(tag: &str) -> PathBuf {
     let policy = tmp(&format!("learned-{tag}.toml"));
     let o = enforcer(&["learn", s(&disc), "--out", s(&policy)]);
     ok(&o);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("5 learned, 4 rules"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("5 learned, 5 rules"));
     policy
 }
 
@@ -79,7 +79,9 @@ fn learned_policy(tag: &str) -> PathBuf {
 fn learn_then_protect_allows_exactly_what_was_learned() {
     let policy = learned_policy("a");
     let text = std::fs::read_to_string(&policy).unwrap();
-    assert!(text.contains("id = 10000") && text.contains("\"tcp/8080\""), "{text}");
+    // HTTP and DNS were identified: they are learned as application rules.
+    assert!(text.contains("\"tcp/8080\"]\napps = [\"http\"]"), "{text}");
+    assert!(text.contains("\"udp/53\"]\napps = [\"dns\"]"), "{text}");
 
     // The same traffic in Protect: nothing denied.
     let out = tmp("protect-baseline.json");

@@ -7,6 +7,10 @@
 //!
 //! [`Inspector`]: crate::Inspector
 
+pub(crate) mod ident;
+pub mod parsers;
+pub mod probe;
+
 use core::fmt;
 
 /// An application protocol.

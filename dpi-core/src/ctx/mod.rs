@@ -1,9 +1,12 @@
 //! The per-worker engine context and the packet path that drives the stages; the policy
 //! side of it is in [`policy`].
 
+mod ident;
 mod policy;
 
 use crate::action::{Action, DropReason};
+use crate::app::ident::IdentPool;
+use crate::app::AppState;
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::endpoint::{PolicyStore, Snapshot};
@@ -59,6 +62,10 @@ pub struct Ctx {
     vhosts: policy::VhostPool,
     /// What hooks reported during the current call.
     updates: SessionUpdates,
+    /// Application identification state of sessions still undecided.
+    ident: IdentPool,
+    /// Endpoint applications already reported (direct-mapped).
+    app_seen: Box<[u64]>,
 }
 
 impl core::fmt::Debug for Ctx {
@@ -112,6 +119,8 @@ impl Ctx {
             denied: policy::DeniedFlows::new(),
             vhosts: policy::VhostPool::new(cfg.max_vhosts),
             updates: SessionUpdates::default(),
+            ident: IdentPool::new(cfg.max_identifying),
+            app_seen: vec![0; 4096].into_boxed_slice(),
             now: Time::ZERO,
             cfg,
         }
@@ -140,6 +149,11 @@ impl Ctx {
     /// Datagrams under fragment reassembly.
     pub fn fragment_count(&self) -> usize {
         self.defrag.len()
+    }
+
+    /// Sessions whose application is being identified.
+    pub fn identifying_count(&self) -> usize {
+        self.ident.in_use()
     }
 
     /// Stream buffers in use.
@@ -593,6 +607,7 @@ impl Ctx {
             let pkt = PacketView { frame, decoded: d, dir };
             self.inspector.on_packet(&SessionView::new(s), &pkt, &mut cx)
         };
+        self.run_ident(idx, false);
         self.apply_updates(idx);
         let s = self.table.get_mut(idx);
         s.timeout = timeout;
@@ -611,6 +626,7 @@ impl Ctx {
     }
 
     fn end_session(&mut self, idx: u32, reason: EndReason) {
+        self.run_ident(idx, true);
         self.report_progress(idx, false);
         let vhost = self.table.get(idx).pol.vhost;
         if vhost != NIL {
@@ -718,6 +734,7 @@ impl Ctx {
             // Fast path: straight from the packet.
             w.next_seq = seq.wrapping_add(data.len() as u32);
             cx.counters.stream_bytes_delivered += data.len() as u64;
+            ident_feed(&mut self.ident, s, dir, data, false, cx.counters);
             let consumed = self.inspector.on_payload(&SessionView::new(s), dir, data, &mut cx);
             let consumed = consumed.min(data.len());
             if consumed < data.len() {
@@ -731,6 +748,7 @@ impl Ctx {
             return;
         }
         let buf = w.stream;
+        let held = self.streams.contiguous(buf).len();
         match self.streams.append_in_order(buf, data) {
             Ok(front) => {
                 cx.counters.stream_bytes_delivered += u64::from(front.wrapping_sub(w.next_seq));
@@ -741,6 +759,8 @@ impl Ctx {
                 return;
             }
         }
+        let fresh = &self.streams.contiguous(buf)[held..];
+        ident_feed(&mut self.ident, s, dir, fresh, false, cx.counters);
         let consumed = self.inspector.on_payload(
             &SessionView::new(s),
             dir,
@@ -755,10 +775,12 @@ impl Ctx {
 
     /// A datagram's payload (UDP): one delivery, no buffering.
     fn deliver_datagram(&mut self, idx: u32, dir: Dir, payload: &[u8]) {
-        let s = self.table.get(idx);
+        let s = self.table.get_mut(idx);
         if s.bypass.is_some() {
             return;
         }
+        ident_feed(&mut self.ident, s, dir, payload, true, &mut self.counters);
+        let s = self.table.get(idx);
         let mut cx = HookCx {
             now: self.now,
             events: &mut self.events,
@@ -768,6 +790,33 @@ impl Ctx {
         cx.counters.stream_bytes_delivered += payload.len() as u64;
         let _ = self.inspector.on_payload(&SessionView::new(s), dir, payload, &mut cx);
     }
+}
+
+/// Copy new in-order payload into the session's identification prefix (starting
+/// identification on its first payload).
+fn ident_feed(
+    ident: &mut IdentPool,
+    s: &mut Session,
+    dir: Dir,
+    data: &[u8],
+    datagram: bool,
+    counters: &mut Counters,
+) {
+    if s.pol.app != AppState::Pending || data.is_empty() {
+        return;
+    }
+    if s.ident == NIL {
+        match ident.start(s.key.proto) {
+            Some(id) => s.ident = id,
+            None => {
+                counters.ident_pool_exhausted += 1;
+                s.pol.app = AppState::Unidentified;
+                s.pol.flags |= crate::flow::session::pf::REEVAL;
+                return;
+            }
+        }
+    }
+    ident.append(s.ident, dir, data, datagram);
 }
 
 fn stream_bypass_reason(e: StreamError) -> BypassReason {

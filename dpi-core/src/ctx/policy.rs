@@ -257,18 +257,24 @@ impl Ctx {
             }
         }
         if let Some(v) = vhost {
-            if s.pol.vhost == NIL {
-                match self.vhosts.take() {
-                    Some(slot) => s.pol.vhost = slot,
-                    None => {
-                        self.counters.vhost_pool_exhausted += 1;
-                        return;
-                    }
+            self.store_vhost(idx, &v);
+        }
+    }
+
+    /// Keep the session's virtual host (lowercase) for vhost rules; decide again.
+    pub(super) fn store_vhost(&mut self, idx: u32, v: &str) {
+        let s = self.table.get_mut(idx);
+        if s.pol.vhost == NIL {
+            match self.vhosts.take() {
+                Some(slot) => s.pol.vhost = slot,
+                None => {
+                    self.counters.vhost_pool_exhausted += 1;
+                    return;
                 }
             }
-            self.vhosts.set(s.pol.vhost, &v);
-            s.pol.flags |= pf::REEVAL;
         }
+        self.vhosts.set(s.pol.vhost, v);
+        s.pol.flags |= pf::REEVAL;
     }
 
     /// Report a violation of a live session (once).

@@ -173,6 +173,8 @@ pub(crate) struct Session {
     pub(crate) pol: SessionPolicy,
     /// The most recent threat a hook raised about the session.
     pub(crate) threat: Option<crate::event::ThreatKind>,
+    /// Identification slot while the application is being identified, else `NIL`.
+    pub(crate) ident: u32,
     /// Timer wheel links (intrusive doubly linked list per slot).
     pub(crate) timer_prev: u32,
     pub(crate) timer_next: u32,
@@ -202,6 +204,7 @@ impl Session {
             macs: [[0; 6]; 2],
             pol: SessionPolicy::default(),
             threat: None,
+            ident: NIL,
             timer_prev: NIL,
             timer_next: NIL,
             timer_deadline: 0,

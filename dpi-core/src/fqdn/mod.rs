@@ -412,6 +412,10 @@ impl FqdnMap {
             }
             None => {
                 self.entries.push(entry);
+                // The free list can come to hold every entry: grow it with the slab, so
+                // freeing never allocates.
+                let want = self.entries.len();
+                self.free_entries.reserve(want.saturating_sub(self.free_entries.len()));
                 (self.entries.len() - 1) as u32
             }
         };
@@ -516,6 +520,8 @@ impl FqdnMap {
             }
             None => {
                 self.names.push(slot);
+                let want = self.names.len();
+                self.free_names.reserve(want.saturating_sub(self.free_names.len()));
                 (self.names.len() - 1) as u32
             }
         };
