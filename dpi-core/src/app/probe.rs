@@ -89,12 +89,45 @@ pub struct Parser {
 
 use super::parsers as p;
 
-/// Every parser, in priority order (more specific signatures first).
+/// Every parser, in priority order: more specific signatures first (gRPC before HTTP/2,
+/// Couchbase before Memcached), port-only Echo last. Each parser's module documents its
+/// signature.
 pub static PARSERS: &[Parser] = &[
     Parser { app: AppId::TLS, tcp: Some(p::tls::probe), udp: None },
     Parser { app: AppId::SSH, tcp: Some(p::ssh::probe), udp: None },
+    Parser { app: AppId::GRPC, tcp: Some(p::http2::probe_grpc), udp: None },
+    Parser { app: AppId::HTTP2, tcp: Some(p::http2::probe), udp: None },
     Parser { app: AppId::HTTP, tcp: Some(p::http::probe), udp: None },
+    Parser { app: AppId::RTSP, tcp: Some(p::http::probe_rtsp), udp: None },
+    Parser { app: AppId::SIP, tcp: Some(p::http::probe_sip), udp: Some(p::http::probe_sip) },
     Parser { app: AppId::DNS, tcp: Some(p::dns::probe_tcp), udp: Some(p::dns::probe_udp) },
+    Parser { app: AppId::DHCP, tcp: None, udp: Some(p::dhcp::probe) },
+    Parser { app: AppId::NTP, tcp: None, udp: Some(p::ntp::probe) },
+    Parser { app: AppId::TFTP, tcp: None, udp: Some(p::tftp::probe) },
+    Parser { app: AppId::MYSQL, tcp: Some(p::mysql::probe), udp: None },
+    Parser { app: AppId::PGSQL, tcp: Some(p::pgsql::probe), udp: None },
+    Parser { app: AppId::TDS, tcp: Some(p::tds::probe), udp: None },
+    Parser { app: AppId::TNS, tcp: Some(p::tns::probe), udp: None },
+    Parser { app: AppId::MONGODB, tcp: Some(p::mongodb::probe), udp: None },
+    Parser { app: AppId::CASSANDRA, tcp: Some(p::cassandra::probe), udp: None },
+    Parser { app: AppId::REDIS, tcp: Some(p::redis::probe), udp: None },
+    Parser { app: AppId::COUCHBASE, tcp: Some(p::couchbase::probe), udp: None },
+    Parser {
+        app: AppId::MEMCACHED,
+        tcp: Some(p::memcached::probe),
+        udp: Some(p::memcached::probe),
+    },
+    Parser { app: AppId::KAFKA, tcp: Some(p::kafka::probe), udp: None },
+    Parser {
+        app: AppId::ZOOKEEPER,
+        tcp: Some(p::zookeeper::probe),
+        udp: Some(p::zookeeper::probe),
+    },
+    Parser { app: AppId::SPARK, tcp: Some(p::spark::probe), udp: None },
+    Parser { app: AppId::AMQP, tcp: Some(p::amqp::probe), udp: None },
+    Parser { app: AppId::MQTT, tcp: Some(p::mqtt::probe), udp: None },
+    Parser { app: AppId::NATS, tcp: Some(p::nats::probe), udp: None },
+    Parser { app: AppId::ECHO, tcp: Some(p::echo::probe), udp: Some(p::echo::probe) },
 ];
 
 /// Bit mask of the parsers that apply to `proto`.

@@ -1,0 +1,13 @@
+//! Not written yet: never matches.
+
+use crate::app::probe::{Probe, ProbeCtx};
+
+/// Probe (TCP).
+pub fn probe(_cx: &ProbeCtx<'_>) -> Probe {
+    Probe::No
+}
+
+/// Probe for gRPC (TCP).
+pub fn probe_grpc(_cx: &ProbeCtx<'_>) -> Probe {
+    Probe::No
+}
