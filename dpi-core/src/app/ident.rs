@@ -114,6 +114,11 @@ impl IdentPool {
         if *done {
             return;
         }
+        // A first segment of a few zero bytes (some stacks send one before the real first
+        // message) says nothing; leave it out so probes see the message at the start.
+        if *len == 0 && !datagram && data.len() <= 2 && data.iter().all(|&b| b == 0) {
+            return;
+        }
         let n = data.len().min(buf.len() - *len);
         buf[*len..*len + n].copy_from_slice(&data[..n]);
         *len += n;

@@ -238,8 +238,11 @@ fn ack(s: &mut Session, a: usize, b: usize, h: &TcpHdr) -> Option<BypassReason> 
             other => other,
         };
     }
-    // An acknowledgment of bytes b was never seen sending: the capture lost them.
-    if s.bypass.is_none() && wb.has(wf::SEQ) && seq_diff(h.ack, wb.next_seq) > 0 {
+    // An acknowledgment of bytes b was never seen sending: the capture lost them. Only
+    // once b was seen sending at all: a capture of one direction only (asymmetric
+    // routing, a mid-stream pickup from the other side) has nothing to compare with.
+    if s.bypass.is_none() && wb.has(wf::SEQ) && wb.sent.pkts > 0 && seq_diff(h.ack, wb.next_seq) > 0
+    {
         let fin_pending = wb.has(wf::FIN) && !wb.has(wf::FIN_DONE);
         if !(fin_pending && seq_diff(h.ack, wb.fin_seq) <= 1) {
             return Some(BypassReason::CaptureLoss);

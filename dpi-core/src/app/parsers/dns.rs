@@ -41,10 +41,8 @@ pub fn message(m: &[u8], query: bool) -> Option<bool> {
         if len > 63 {
             return Some(false);
         }
-        let label = at(m, p + 1, len)?;
-        if label.iter().any(|&c| c < 0x20 || c > 0x7e) {
-            return Some(false);
-        }
+        // Labels are any octets (RFC 2181 §11): only lengths are checked.
+        at(m, p + 1, len)?;
         total += len + 1;
         if total > 255 {
             return Some(false);

@@ -44,7 +44,11 @@ pub fn request_line(b: &[u8]) -> Result<Option<Flavor>, ()> {
         return Err(());
     }
     let method = &b[..i];
-    i += 1;
+    // Lenient about runs of spaces between the parts (seen in the wild; RFC 9112 §3
+    // allows a recipient to be).
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
     // Target: visible characters up to the next space.
     let start = i;
     while i < b.len() && b[i] != b' ' {
@@ -59,7 +63,9 @@ pub fn request_line(b: &[u8]) -> Result<Option<Flavor>, ()> {
     if i == start {
         return Err(());
     }
-    i += 1;
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
     // Version and CRLF (or a bare LF).
     let rest = &b[i..];
     let flavor = version(rest)?;
@@ -215,6 +221,7 @@ mod tests {
     fn request_lines() {
         assert_eq!(probe(&cx(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"")), Probe::Match);
         assert_eq!(probe(&cx(b"PROPFIND /x HTTP/1.1\r\n", b"")), Probe::Match);
+        assert_eq!(probe(&cx(b"GET     /x   HTTP/1.1\r\n", b"")), Probe::Match);
         assert_eq!(probe(&cx(b"GET /long/pa", b"")), Probe::NeedMore);
         assert_eq!(probe(&cx(b"GET / HTTP/1.", b"")), Probe::NeedMore);
         assert_eq!(probe(&cx(b"get / HTTP/1.1\r\n", b"")), Probe::No);

@@ -39,6 +39,13 @@ fn client_hello(b: &[u8]) -> Option<bool> {
 
 /// TLS.
 pub fn probe(cx: &ProbeCtx<'_>) -> Probe {
+    // Picked up mid-stream with only one side talking: that side's record header.
+    if cx.mid_stream && cx.c2s.is_empty() && cx.s2c_done {
+        return if record_header(cx.s2c) == Some(true) { Probe::Match } else { Probe::No };
+    }
+    if cx.mid_stream && cx.s2c.is_empty() && cx.c2s_done {
+        return if record_header(cx.c2s) == Some(true) { Probe::Match } else { Probe::No };
+    }
     if cx.mid_stream {
         return match (record_header(cx.c2s), record_header(cx.s2c)) {
             (Some(true), Some(true)) => Probe::Match,
@@ -48,8 +55,9 @@ pub fn probe(cx: &ProbeCtx<'_>) -> Probe {
         };
     }
     if cx.c2s.is_empty() {
-        // The server spoke first: not TLS (unless the capture missed the hello; then the
-        // server's handshake record still says so).
+        // The server spoke first: not TLS, unless the capture missed the hello (then the
+        // server's handshake record says so) or shows only the server's side of a
+        // connection picked up mid-stream (then any record header does).
         return match record_header(cx.s2c) {
             Some(true) if cx.s2c.first() == Some(&22) => Probe::Match,
             None if !cx.s2c_done => Probe::NeedMore,
