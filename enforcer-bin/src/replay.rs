@@ -105,6 +105,8 @@ pub struct Summary {
     pub alerts: u64,
     /// Connection report lines written.
     pub connections: u64,
+    /// Application update lines written.
+    pub app_updates: u64,
     /// Frames the engine asked to transmit (TCP resets); a replay has no wire to send them.
     pub transmits: u64,
     /// Wall time spent replaying (opening, reading, the engine and writing records).
@@ -376,6 +378,10 @@ impl Sink<'_, '_> {
                     self.summary.connections += 1;
                     self.out.as_deref_mut().map(|o| (o, Line::Connection(c)))
                 }
+                Event::AppUpdate(u) => {
+                    self.summary.app_updates += 1;
+                    self.out.as_deref_mut().map(|o| (o, Line::AppUpdate(u)))
+                }
                 _ => None,
             };
             if let Some((o, line)) = out {
@@ -385,6 +391,9 @@ impl Sink<'_, '_> {
                     }
                     Line::Connection(c) => {
                         self.writer.emit(o, &eve::policy::ConnectionEvent::new(&c, self.names))
+                    }
+                    Line::AppUpdate(u) => {
+                        self.writer.emit(o, &eve::policy::AppUpdateEvent::new(&u))
                     }
                 };
                 r.map_err(ReplayError::Output)?;
@@ -401,6 +410,7 @@ impl Sink<'_, '_> {
 enum Line {
     Alert(dpi_core::event::ViolationRecord),
     Connection(dpi_core::event::ConnectionReport),
+    AppUpdate(dpi_core::event::AppUpdate),
 }
 
 /// A reader reporting how many bytes each read returned.

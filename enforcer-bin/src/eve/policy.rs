@@ -277,3 +277,34 @@ impl ConnectionEvent {
 pub fn app_from_proto(s: &str) -> AppState {
     dpi_core::app::AppId::from_name(s).map_or(AppState::Unidentified, AppState::Known)
 }
+
+/// An endpoint application update (a server seen speaking an application on a port).
+///
+/// ```json
+/// {"timestamp":"...","event_type":"app_update","dest_ip":"10.0.0.2","dest_port":6379,
+///  "proto":"TCP","app_proto":"redis"}
+/// ```
+#[derive(Debug, Serialize)]
+pub struct AppUpdateEvent {
+    timestamp: Timestamp,
+    event_type: &'static str,
+    dest_ip: EveIp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    proto: ProtoName,
+    app_proto: &'static str,
+}
+
+impl AppUpdateEvent {
+    /// The line for an update.
+    pub fn new(u: &dpi_core::event::AppUpdate) -> Self {
+        AppUpdateEvent {
+            timestamp: Timestamp(u.time),
+            event_type: "app_update",
+            dest_ip: EveIp(u.server.ip()),
+            dest_port: matches!(u.proto, 6 | 17 | 132).then_some(u.server.port()),
+            proto: ProtoName(u.proto),
+            app_proto: u.app.name(),
+        }
+    }
+}
