@@ -425,10 +425,12 @@ impl CompiledRules {
         // loads overlap instead of waiting on each other's scans. The order of the scans
         // does not matter (the best order wins).
         let mut lists: ArrayVec<&[Entry<K>], GATHER> = ArrayVec::new();
-        let all = (fam.server.min_order() >= best.order
-            || fam.server.lists(keys.server, &mut lists))
-            && (fam.client.min_order() >= best.order || fam.client.lists(keys.client, &mut lists))
-            && (fam.port.min_order() >= best.order || fam.port.lists(pk, &mut lists));
+        let below = best.order;
+        let all = (fam.server.min_order() >= below
+            || fam.server.lists(keys.server, below, &mut lists))
+            && (fam.client.min_order() >= below
+                || fam.client.lists(keys.client, below, &mut lists))
+            && (fam.port.min_order() >= below || fam.port.lists(pk, below, &mut lists));
         for l in &lists {
             self.scan(&fam.atoms, l, q, &keys, best);
         }
@@ -451,7 +453,7 @@ impl CompiledRules {
         best: &mut Best,
     ) {
         let mut path: ArrayVec<&[Entry<K>], PATH_LISTS> = ArrayVec::new();
-        let complete = index.lists(key, &mut path);
+        let complete = index.lists(key, best.order, &mut path);
         debug_assert!(complete, "an index gives at most PATH_LISTS lists");
         for l in &path {
             self.scan(atoms, l, q, keys, best);

@@ -178,20 +178,26 @@ impl<K: Key, T: Ordered> Tree<K, T> {
         self.min_order
     }
 
-    /// Push every non-empty list holding `key` onto `out`: one per flat layer, the
-    /// path's non-empty nodes for a tree layer. Each list is sorted by order; together
-    /// they hold every interval containing `key`, each once. `false` if `out` filled up
-    /// first (some lists are missing).
+    /// Push every list holding `key` whose smallest order is below `below` onto `out`:
+    /// one per flat layer, the path's nodes for a tree layer. Each list is sorted by
+    /// order; together they hold every interval containing `key` (with an order below
+    /// `below`), each once. `false` if `out` filled up first (some lists are missing).
     #[inline]
     pub(super) fn lists<'a, const N: usize>(
         &'a self,
         key: K,
+        below: u32,
         out: &mut ArrayVec<&'a [T], N>,
     ) -> bool {
+        // Lists whose first (smallest) order is not below `below` cannot improve on it.
+        let mut push = |l: &'a [T]| match l.first() {
+            Some(first) if first.order() < below => out.try_push(l).is_ok(),
+            _ => true,
+        };
         for layer in &self.layers {
             let i = match layer.locate(key) {
                 Ok(list) => {
-                    if !list.is_empty() && out.try_push(list).is_err() {
+                    if !push(list) {
                         return false;
                     }
                     continue;
@@ -200,10 +206,8 @@ impl<K: Key, T: Ordered> Tree<K, T> {
             };
             let mut p = layer.bounds.len() + i;
             while p > 0 {
-                if let Some(l) = layer.list(p) {
-                    if out.try_push(l).is_err() {
-                        return false;
-                    }
+                if !layer.list(p).is_none_or(&mut push) {
+                    return false;
                 }
                 p >>= 1;
             }
@@ -395,7 +399,7 @@ mod tests {
 
     fn stab(t: &Tree<u32, Item>, k: u32) -> Vec<u32> {
         let mut lists: ArrayVec<&[Item], 64> = ArrayVec::new();
-        assert!(t.lists(k, &mut lists));
+        assert!(t.lists(k, u32::MAX, &mut lists));
         let mut v = Vec::new();
         for l in lists {
             assert!(l.windows(2).all(|w| w[0].order <= w[1].order));
@@ -464,7 +468,7 @@ mod tests {
     fn empty_index() {
         let t: Tree<u128, Item> = Tree::build(&[]);
         let mut lists: ArrayVec<&[Item], 1> = ArrayVec::new();
-        assert!(t.lists(7, &mut lists));
+        assert!(t.lists(7, u32::MAX, &mut lists));
         assert!(lists.is_empty());
         assert_eq!(t.min_order(), u32::MAX);
     }
@@ -503,7 +507,7 @@ mod tests {
             keys.extend([of(0), of(u64::MAX)]);
             for k in keys {
                 let mut lists: ArrayVec<&[Item], 64> = ArrayVec::new();
-                assert!(t.lists(k, &mut lists));
+                assert!(t.lists(k, u32::MAX, &mut lists));
                 let mut got: Vec<u32> =
                     lists.iter().flat_map(|l| l.iter().map(|i| i.atom)).collect();
                 got.sort_unstable();
