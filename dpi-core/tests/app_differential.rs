@@ -20,7 +20,7 @@
 //!   in [`http_exception`].
 //! - **DNS**: where simple-dns parses a datagram, `dns::message` must accept it (with
 //!   `is_query` from the header's QR bit: the oracle compares message structure, not who
-//!   sent it), except for the known bug in [`dns_known_bug`]; where simple-dns rejects it,
+//!   sent it); where simple-dns rejects it,
 //!   the number of datagrams we still accept is reported and bounded
 //!   ([`DNS_ACCEPTED_REJECTS_MAX`]).
 //!
@@ -441,7 +441,7 @@ fn compare_http(samples: &[TcpSample], failures: &mut Vec<String>) -> usize {
         match res {
             Ok(st) if st.is_complete() || line_whole => {
                 let line = http::request_line(b);
-                if line != Ok(Some(http::Flavor::Http)) || probe != Probe::Match {
+                if line != http::Line::Complete(http::Flavor::Http) || probe != Probe::Match {
                     failures.push(format!(
                         "http: {} :{}: httparse parses {} {}, request_line {line:?}, probe \
                          {probe:?}: {}",
@@ -503,24 +503,6 @@ fn compare_http(samples: &[TcpSample], failures: &mut Vec<String>) -> usize {
 // ---------------------------------------------------------------------------------------
 // DNS
 
-/// Disagreements that are bugs in our parser, reported and not yet fixed. They are printed
-/// (not failed on) so the test guards everything else meanwhile; when the bug is fixed the
-/// test says so and the entry should go.
-fn dns_known_bug(m: &[u8]) -> Option<&'static str> {
-    // The first question's QTYPE, after a name without compression.
-    let mut p = 12;
-    while let Some(&len) = m.get(p) {
-        if len == 0 || len > 63 {
-            break;
-        }
-        p += 1 + usize::from(len);
-    }
-    let qtype = u16::from_be_bytes([*m.get(p + 1)?, *m.get(p + 2)?]);
-    // dns.rs rejects QTYPE 0x21 as NetBIOS NBSTAT (RFC 1002), but 33 is also SRV (RFC
-    // 2782), e.g. `_sip._udp.example.com SRV` lookups.
-    (qtype == 33).then_some("dns::message rejects SRV (QTYPE 33) questions as NetBIOS NBSTAT")
-}
-
 /// Datagrams simple-dns rejects that `dns::message` may accept: identification checks the
 /// header and the first question only (not the whole message), so a message whose later
 /// sections are garbage passes; in the corpus these are the crafted responses of
@@ -531,7 +513,6 @@ const DNS_ACCEPTED_REJECTS_MAX: usize = 6;
 fn compare_dns(samples: &[DnsSample], failures: &mut Vec<String>) -> usize {
     let (mut parsed, mut rejected) = (0, 0);
     let mut accepted_rejects = vec![];
-    let mut known_bugs: HashMap<&str, usize> = HashMap::new();
     for d in samples {
         let m = &d.payload[..];
         match simple_dns::Packet::parse(m) {
@@ -540,19 +521,15 @@ fn compare_dns(samples: &[DnsSample], failures: &mut Vec<String>) -> usize {
                 let query = !p.has_flags(simple_dns::PacketFlag::RESPONSE);
                 let got = dns::message(m, query);
                 if got != Some(true) {
-                    if let Some(bug) = dns_known_bug(m) {
-                        *known_bugs.entry(bug).or_default() += 1;
-                    } else {
-                        failures.push(format!(
-                            "dns: {}: simple-dns parses a {} ({} questions, {} answers), \
-                             message says {got:?}; bytes after the id: {:02x?}",
-                            d.file,
-                            if query { "query" } else { "response" },
-                            p.questions.len(),
-                            p.answers.len(),
-                            &m[2..m.len().min(64)]
-                        ));
-                    }
+                    failures.push(format!(
+                        "dns: {}: simple-dns parses a {} ({} questions, {} answers), \
+                         message says {got:?}; bytes after the id: {:02x?}",
+                        d.file,
+                        if query { "query" } else { "response" },
+                        p.questions.len(),
+                        p.answers.len(),
+                        &m[2..m.len().min(64)]
+                    ));
                 }
             }
             Err(e) => {
@@ -573,12 +550,6 @@ fn compare_dns(samples: &[DnsSample], failures: &mut Vec<String>) -> usize {
          simple-dns, of which dns::message accepts {}",
         accepted_rejects.len()
     );
-    for (bug, n) in &known_bugs {
-        eprintln!("  DNS KNOWN BUG ({n} datagrams): {bug}");
-    }
-    if known_bugs.is_empty() {
-        eprintln!("  DNS: the known bug (SRV as NBSTAT) is no longer seen: remove dns_known_bug");
-    }
     for a in &accepted_rejects {
         eprintln!("  accepted, simple-dns rejects: {a}");
     }

@@ -80,7 +80,7 @@ pub fn our_apps(path: &Path) -> HashMap<FlowId, AppState> {
     let mut reader = CaptureReader::open(path).unwrap();
     let mut ctx = Ctx::new(Config { session_start_events: false, ..Config::default() });
     let mut out: HashMap<FlowId, AppState> = HashMap::new();
-    let mut take = |ctx: &mut Ctx, out: &mut HashMap<FlowId, AppState>| {
+    let take = |ctx: &mut Ctx, out: &mut HashMap<FlowId, AppState>| {
         while let Some(ev) = ctx.poll_event() {
             if let Event::SessionEnd(r) = ev {
                 let e = out.entry(id_of(&r)).or_insert(r.app);

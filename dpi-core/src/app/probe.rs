@@ -194,11 +194,13 @@ pub(crate) fn be16(b: &[u8], off: usize) -> Option<u16> {
 }
 
 /// Big-endian u32 at `off`.
+#[allow(dead_code)] // for the parsers being written
 pub(crate) fn be32(b: &[u8], off: usize) -> Option<u32> {
     at(b, off, 4).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
 }
 
 /// Little-endian u32 at `off`.
+#[allow(dead_code)] // for the parsers being written
 pub(crate) fn le32(b: &[u8], off: usize) -> Option<u32> {
     at(b, off, 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
 }

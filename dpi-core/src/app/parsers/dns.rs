@@ -51,8 +51,12 @@ pub fn message(m: &[u8], query: bool) -> Option<bool> {
     }
     let qtype = be16(m, p)?;
     let qclass = be16(m, p + 2)? & 0x7fff;
-    if matches!(qtype, 0x20 | 0x21) || qtype == 0 {
-        return Some(false); // NetBIOS NB / NBSTAT
+    // NetBIOS name service: NB/NBSTAT questions about a 32-letter encoded name (RFC 1002
+    // §4.1; 0x21 alone is also SRV).
+    let netbios_name = m.get(12) == Some(&32)
+        && at(m, 13, 32).is_some_and(|n| n.iter().all(|c| (b'A'..=b'P').contains(c)));
+    if qtype == 0 || (matches!(qtype, 0x20 | 0x21) && netbios_name) {
+        return Some(false);
     }
     Some(matches!(qclass, 1 | 3 | 4 | 255))
 }
@@ -118,6 +122,7 @@ mod tests {
         assert_eq!(message(&query("example.com", 1), true), Some(true));
         assert_eq!(message(&query("example.com", 1), false), Some(false), "QR clear");
         assert_eq!(message(&query("EFEFEFEFEFEFEFEFEFEFEFEFEFEFEFAA", 0x20), true), Some(false));
+        assert_eq!(message(&query("_sip._udp.sip.example.dk", 0x21), true), Some(true), "SRV");
         assert_eq!(message(&query("a", 1)[..14], true), None, "cut short");
         let mut tcp = ((query("x.org", 28).len()) as u16).to_be_bytes().to_vec();
         tcp.extend_from_slice(&query("x.org", 28));

@@ -25,9 +25,36 @@ pub enum Flavor {
     Sip,
 }
 
-/// A request line, as far as `b` shows: `Ok(Some(flavor))` complete and valid, `Ok(None)`
-/// valid so far but cut short, `Err(())` not a request line.
-pub fn request_line(b: &[u8]) -> Result<Option<Flavor>, ()> {
+/// What a line parse found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A complete, valid line of this flavour.
+    Complete(Flavor),
+    /// Valid so far, cut short.
+    Partial,
+    /// Not such a line.
+    Invalid,
+}
+
+/// A request line, as far as `b` shows.
+pub fn request_line(b: &[u8]) -> Line {
+    match request_line_inner(b) {
+        Ok(Some(f)) => Line::Complete(f),
+        Ok(None) => Line::Partial,
+        Err(()) => Line::Invalid,
+    }
+}
+
+/// A status line `HTTP/1.x NNN ` (or RTSP/SIP) at the start of `b`.
+pub fn status_line(b: &[u8]) -> Line {
+    match status_line_inner(b) {
+        Ok(Some(f)) => Line::Complete(f),
+        Ok(None) => Line::Partial,
+        Err(()) => Line::Invalid,
+    }
+}
+
+fn request_line_inner(b: &[u8]) -> Result<Option<Flavor>, ()> {
     // Method.
     let mut i = 0;
     while i < b.len() && b[i] != b' ' {
@@ -107,8 +134,7 @@ fn version(rest: &[u8]) -> Result<Option<Flavor>, ()> {
     Err(())
 }
 
-/// A status line `HTTP/1.x NNN ` (or RTSP/SIP) at the start of `b`.
-pub fn status_line(b: &[u8]) -> Result<Option<Flavor>, ()> {
+fn status_line_inner(b: &[u8]) -> Result<Option<Flavor>, ()> {
     let Some(sp) = b.iter().position(|&c| c == b' ') else {
         return if b.len() > 8 { Err(()) } else { Ok(None) };
     };
@@ -130,9 +156,9 @@ pub fn status_line(b: &[u8]) -> Result<Option<Flavor>, ()> {
 fn probe_flavor(cx: &ProbeCtx<'_>, want: Flavor) -> Probe {
     if !cx.c2s.is_empty() {
         match request_line(cx.c2s) {
-            Ok(Some(f)) if f == want => return Probe::Match,
-            Ok(Some(_)) => return Probe::No,
-            Ok(None) if !cx.c2s_done && cx.c2s.len() < MAX_LINE => return Probe::NeedMore,
+            Line::Complete(f) if f == want => return Probe::Match,
+            Line::Complete(_) => return Probe::No,
+            Line::Partial if !cx.c2s_done && cx.c2s.len() < MAX_LINE => return Probe::NeedMore,
             _ if !cx.mid_stream => return Probe::No,
             _ => {}
         }
@@ -141,8 +167,8 @@ fn probe_flavor(cx: &ProbeCtx<'_>, want: Flavor) -> Probe {
         return match status_line(cx.s2c) {
             // A response without a request is only evidence mid-stream (or when the
             // capture missed the request).
-            Ok(Some(f)) if f == want && (cx.mid_stream || cx.c2s.is_empty()) => Probe::Match,
-            Ok(None) if !cx.s2c_done => Probe::NeedMore,
+            Line::Complete(f) if f == want && (cx.mid_stream || cx.c2s.is_empty()) => Probe::Match,
+            Line::Partial if !cx.s2c_done => Probe::NeedMore,
             _ => Probe::No,
         };
     }

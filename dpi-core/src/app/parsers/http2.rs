@@ -115,8 +115,8 @@ fn server_first(cx: &ProbeCtx<'_>) -> Probe {
         return Probe::NeedMore; // a frame header on its way
     }
     match http::status_line(s) {
-        Ok(Some(http::Flavor::Http)) if at(s, 9, 3) == Some(b"101") => Probe::NeedMore,
-        Ok(None) => Probe::NeedMore,
+        http::Line::Complete(http::Flavor::Http) if at(s, 9, 3) == Some(b"101") => Probe::NeedMore,
+        http::Line::Partial => Probe::NeedMore,
         _ => Probe::No,
     }
 }
@@ -154,8 +154,8 @@ fn probe_roles(cx: &ProbeCtx<'_>) -> Probe {
 /// An HTTP/1.1 request asking for `h2c`, answered by `101 Switching Protocols`.
 fn upgrade(cx: &ProbeCtx<'_>) -> Probe {
     match http::request_line(cx.c2s) {
-        Ok(Some(http::Flavor::Http)) => {}
-        Ok(None) => return undecided(cx.c2s_done),
+        http::Line::Complete(http::Flavor::Http) => {}
+        http::Line::Partial => return undecided(cx.c2s_done),
         _ => return Probe::No,
     }
     match asks_h2c(cx.c2s) {
@@ -167,8 +167,10 @@ fn upgrade(cx: &ProbeCtx<'_>) -> Probe {
         return undecided(cx.s2c_done);
     }
     match http::status_line(cx.s2c) {
-        Ok(Some(http::Flavor::Http)) if at(cx.s2c, 9, 3) == Some(b"101") => Probe::Match,
-        Ok(None) => undecided(cx.s2c_done),
+        http::Line::Complete(http::Flavor::Http) if at(cx.s2c, 9, 3) == Some(b"101") => {
+            Probe::Match
+        }
+        http::Line::Partial => undecided(cx.s2c_done),
         _ => Probe::No,
     }
 }

@@ -85,7 +85,7 @@ pub fn sni(b: &[u8]) -> Option<&str> {
     if body.first() != Some(&1) {
         return None;
     }
-    let hs_len = usize::from(body[1]) << 16 | usize::from(be16(body, 2)?);
+    let hs_len = usize::from(*body.get(1)?) << 16 | usize::from(be16(body, 2)?);
     let hello = at(body, 4, hs_len)?;
     let mut p = 2 + 32; // client_version, random
     p += 1 + usize::from(*hello.get(p)?); // session_id
@@ -168,6 +168,8 @@ mod tests {
         assert_eq!(probe(&cx(b"GET / HTTP/1.1\r\n", b"")), Probe::No);
         assert_eq!(sni(&h), Some("api.example.com"));
         assert_eq!(sni(&h[..h.len() - 3]), None, "cut short");
+        // A record header claiming a long record, then only the message type (fuzzer).
+        assert_eq!(sni(&[0x16, 0x03, 0x01, 0x3f, 0x16, 0x01]), None);
         let v2 = [0x80, 0x2e, 0x01, 0x03, 0x01, 0, 0x15];
         assert_eq!(probe(&cx(&v2, b"")), Probe::Match);
     }
