@@ -136,27 +136,27 @@ impl IdentPool {
             return None;
         }
         s.fresh = false;
+        // Once the budget is spent (or the session ends), a last pass with both
+        // directions marked done: probes that still "need more" count as "no", so the
+        // first match among the rest wins.
+        let last = closing || s.packets >= PACKET_BUDGET || (s.c2s_done && s.s2c_done);
         let cx = ProbeCtx {
             proto: meta.proto,
             client_port: meta.client_port,
             server_port: meta.server_port,
             c2s: &s.c2s[..s.c2s_len],
             s2c: &s.s2c[..s.s2c_len],
-            c2s_done: s.c2s_done || closing,
-            s2c_done: s.s2c_done || closing,
+            c2s_done: s.c2s_done || last,
+            s2c_done: s.s2c_done || last,
             first: s.first,
             mid_stream: meta.mid_stream,
         };
         let out = probe::run(&cx, s.candidates);
         Some(match out {
+            Outcome::Pending(_) if last => Outcome::None,
             Outcome::Pending(c) => {
                 s.candidates = c;
-                let spent = s.packets >= PACKET_BUDGET || (s.c2s_done && s.s2c_done) || closing;
-                if spent {
-                    Outcome::None
-                } else {
-                    out
-                }
+                out
             }
             other => other,
         })

@@ -169,7 +169,13 @@ pub(crate) fn run(cx: &ProbeCtx<'_>, mut candidates: u64) -> Outcome {
             candidates &= !(1 << i);
             continue;
         };
-        match f(cx) {
+        // Once no more bytes can come, "need more" is "no": a probe that cannot decide
+        // must not hold back the others.
+        let answer = match f(cx) {
+            Probe::NeedMore if cx.c2s_done && cx.s2c_done => Probe::No,
+            a => a,
+        };
+        match answer {
             Probe::Match if !waiting_before => return Outcome::Found(p.app),
             Probe::Match => {}
             Probe::No => candidates &= !(1 << i),

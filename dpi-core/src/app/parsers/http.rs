@@ -172,7 +172,11 @@ fn probe_flavor(cx: &ProbeCtx<'_>, want: Flavor) -> Probe {
             _ => Probe::No,
         };
     }
-    Probe::NeedMore
+    if cx.s2c_done {
+        Probe::No
+    } else {
+        Probe::NeedMore
+    }
 }
 
 /// HTTP/1.x.
