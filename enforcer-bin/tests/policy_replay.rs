@@ -289,3 +289,75 @@ fn bad_policy_files_are_usage_errors_naming_file_line_and_field() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.json"));
 }
+
+#[test]
+fn fqdn_and_vhost_rules_on_names_learned_from_the_capture() {
+    let policy = tmp("fqdn.toml");
+    std::fs::write(
+        &policy,
+        r#"
+[[rule]]
+id = 1
+from = "10.1.0.10"
+to = "10.1.0.53"
+ports = "udp/53"
+action = "allow"
+
+[[rule]]
+id = 2
+from = "10.1.0.10"
+to = "api.partner.example"
+ports = ["tcp/443", "tcp/80"]
+vhost = true
+action = "allow"
+"#,
+    )
+    .unwrap();
+    let out = tmp("fqdn.json");
+    let st = tmp("fqdn.stats");
+    ok(&enforcer(&[
+        "replay",
+        "--mode",
+        "protect",
+        "--policy",
+        s(&policy),
+        &pcap("policy_fqdn_vhost"),
+        "--out",
+        s(&out),
+        "--stats-json",
+        s(&st),
+    ]));
+    let ev = lines(&out);
+    let flows = of_type(&ev, "flow");
+    let flow = |ip: &str, port: u64, app: &str| {
+        flows
+            .iter()
+            .find(|f| f["dest_ip"] == ip && f["dest_port"] == port && f["app_proto"] == app)
+            .copied()
+            .unwrap_or_else(|| panic!("no {app} flow to {ip}:{port}: {flows:#?}"))
+    };
+    // The DNS answer taught the name; SNI and Host match it: allowed by rule 2.
+    let tls = flow("203.0.113.60", 443, "tls");
+    assert_eq!(
+        (tls["enforcer"]["action"].as_str(), tls["enforcer"]["rule_id"].as_u64()),
+        (Some("allow"), Some(2))
+    );
+    let http = flows
+        .iter()
+        .find(|f| f["dest_port"] == 80 && f["enforcer"]["rule_id"] == 2)
+        .expect("allowed HTTP flow");
+    assert_eq!(http["enforcer"]["action"], "allow");
+    // Another Host on the same address: the vhost rule does not match, default deny, the
+    // session is blocked once the Host is seen.
+    let evil = flows
+        .iter()
+        .find(|f| f["dest_port"] == 80 && f["enforcer"]["action"] == "deny")
+        .expect("denied HTTP flow");
+    assert_eq!(evil["enforcer"]["blocked"], true);
+    let alerts = of_type(&ev, "alert");
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    // The unresolved address never matches the name: denied at its first packet.
+    assert!(alerts.iter().any(|a| a["dest_ip"] == "203.0.113.61" && a.get("flow_id").is_none()));
+    assert!(alerts.iter().any(|a| a["dest_ip"] == "203.0.113.60" && a["flow_id"].is_u64()));
+    assert!(stats(&st)["transmits"].as_u64().unwrap() >= 2, "the blocked session is reset");
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use pcap_file::pcap::PcapReader;
 use pcap_file::{DataLink, Endianness, TsResolution};
 
-const NAMES: [&str; 25] = [
+const NAMES: [&str; 26] = [
     "tcp_handshake_close",
     "tcp_simultaneous_open",
     "tcp_rst",
@@ -33,6 +33,7 @@ const NAMES: [&str; 25] = [
     "policy_baseline",
     "policy_extra",
     "policy_midstream_extra",
+    "policy_fqdn_vhost",
 ];
 
 fn testdata_dir() -> PathBuf {

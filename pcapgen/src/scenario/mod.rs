@@ -75,6 +75,7 @@ pub fn scenarios() -> Vec<Scenario> {
         policy::policy_baseline(),
         policy::policy_extra(),
         policy::policy_midstream_extra(),
+        policy::policy_fqdn_vhost(),
     ]
 }
 

@@ -100,3 +100,47 @@ pub(super) fn policy_midstream_extra() -> Scenario {
         cap,
     )
 }
+
+pub(super) fn policy_fqdn_vhost() -> Scenario {
+    use super::payload::{tls_client_hello, tls_server_hello};
+    let mut cap = Capture::new();
+    // The frontend resolves a partner API, then calls it over TLS (SNI) and plain HTTP
+    // (Host); then it calls an address nobody resolved, and the partner's address with a
+    // Host header naming another site.
+    let partner = Host::v4(60, [203, 0, 113, 60]);
+    let unknown = Host::v4(61, [203, 0, 113, 61]);
+    let mut q = IpPath::new(FRONTEND, DNS);
+    cap.push(q.udp(41010, 53, &dns_query(0x2222, "api.partner.example")));
+    cap.push(q.reversed().udp(
+        53,
+        41010,
+        &dns_a_answer(0x2222, "api.partner.example", [203, 0, 113, 60], 300),
+    ));
+    let mut t = TcpConversation::new(IpPath::new(FRONTEND, partner), 47000, 443, 0x7000, 0xe000);
+    cap.push_all(t.handshake(&SynOptions::linux(1460), &SynOptions::linux(1460)));
+    cap.push(t.data(Side::Client, &tls_client_hello("api.partner.example")));
+    cap.push(t.data(Side::Server, &tls_server_hello()));
+    cap.push_all(t.close(Side::Client));
+    let mut h = TcpConversation::new(IpPath::new(FRONTEND, partner), 47001, 80, 0x7100, 0xe100);
+    cap.push_all(h.handshake(&SynOptions::linux(1460), &SynOptions::linux(1460)));
+    cap.push(h.data(Side::Client, &http_get("api.partner.example", "/v1/orders")));
+    cap.push(h.data(Side::Server, &http_ok("{}")));
+    cap.push_all(h.close(Side::Client));
+    let mut u = TcpConversation::new(IpPath::new(FRONTEND, unknown), 47002, 443, 0x7200, 0xe200);
+    cap.push_all(u.handshake(&SynOptions::linux(1460), &SynOptions::linux(1460)));
+    cap.push(u.data(Side::Client, &tls_client_hello("api.partner.example")));
+    cap.push(u.data(Side::Server, &tls_server_hello()));
+    cap.push_all(u.close(Side::Client));
+    let mut e = TcpConversation::new(IpPath::new(FRONTEND, partner), 47003, 80, 0x7300, 0xe300);
+    cap.push_all(e.handshake(&SynOptions::linux(1460), &SynOptions::linux(1460)));
+    cap.push(e.data(Side::Client, &http_get("evil.example", "/")));
+    cap.push(e.data(Side::Server, &http_ok("{}")));
+    cap.push_all(e.close(Side::Client));
+    Scenario::new(
+        "policy_fqdn_vhost",
+        "DNS answer api.partner.example -> 203.0.113.60; TLS (SNI api.partner.example) and \
+         HTTP (Host api.partner.example) to it; TLS to the unresolved 203.0.113.61; HTTP to \
+         203.0.113.60 with Host evil.example.",
+        cap,
+    )
+}
