@@ -51,24 +51,23 @@
 //! entry of each kind), B range atoms, E exact points, L = [`MAX_CANDIDATES`]:
 //!
 //! - **memory** O(R + A + B log B + E·L), O(R + A + E·L) in practice: a flat layer holds
-//!   at most 4 entries per range atom (plus a constant) and its radix table 4 to 8
+//!   at most 4 entries per range atom (plus a constant) and its radix table 8 to 16
 //!   buckets per segment; only intervals too wide for that go up a layer, and after
 //!   three flat layers into a segment tree (each interval in at most `2 log2(2B + 1)`
 //!   nodes), so many wide nested ranges grow as B log B, never quadratically. Candidate
 //!   lists are capped at L. Rules are kept whole only when they have conditions, names
-//!   or are too wide. About 150 bytes per rule for the benchmark's mix (80% exact, 20%
-//!   range); 850 bytes per rule for 10 000 ranges nested in one another;
+//!   or are too wide. About 170 bytes per rule for the benchmark's mix (80% exact, 20%
+//!   range); 900 bytes per rule for 10 000 ranges nested in one another;
 //! - **compile** O(A log A + E·(log B + c)), c ≤ 4L the candidates gathered per exact
-//!   point: about 4 ms for 10 000 rules and 60 ms for 100 000 (benchmark mix);
+//!   point: 3 to 5 ms for 10 000 rules, 50 to 70 ms for 100 000 (benchmark mix);
 //! - **lookup** hitting an exact point: one hash probe and at most L candidate checks
-//!   (none for a decided point).
-//!   Otherwise (or at an overflowed point): a hash probe and, per index, one radix load
-//!   or binary search per layer (two layers typically, a tree walk of `log2(2B + 1)`
-//!   nodes in the pathological case) and the candidates in its lists whose order is
-//!   better than the best so far. That last term is the worst case: range atoms whose
+//!   (none for a decided point). Otherwise (or at an overflowed point): a hash probe and,
+//!   per index, one radix load or binary search per layer (two layers typically, a tree
+//!   walk of `log2(2B + 1)` nodes in the pathological case) and the candidates in its
+//!   lists whose order is better than the best so far. That last term is the worst case: range atoms whose
 //!   indexed intervals hold the query's point but whose other dimensions, flags or
 //!   conditions reject it are checked one by one: O(B) for adversarial configurations
-//!   (10 000 nested ranges all skipped by an application condition: 70 µs), two or three
+//!   (10 000 nested ranges all skipped by an application condition: 75 µs), two or three
 //!   for realistic ones. Named and wide rules add a scan of their (short) lists, pruned
 //!   by order.
 //!
@@ -425,12 +424,10 @@ impl CompiledRules {
         // loads overlap instead of waiting on each other's scans. The order of the scans
         // does not matter (the best order wins).
         let mut lists: ArrayVec<&[Entry<K>], GATHER> = ArrayVec::new();
-        let below = best.order;
-        let all = (fam.server.min_order() >= below
-            || fam.server.lists(keys.server, below, &mut lists))
-            && (fam.client.min_order() >= below
-                || fam.client.lists(keys.client, below, &mut lists))
-            && (fam.port.min_order() >= below || fam.port.lists(pk, below, &mut lists));
+        let all = (fam.server.min_order() >= best.order
+            || fam.server.lists(keys.server, &mut lists))
+            && (fam.client.min_order() >= best.order || fam.client.lists(keys.client, &mut lists))
+            && (fam.port.min_order() >= best.order || fam.port.lists(pk, &mut lists));
         for l in &lists {
             self.scan(&fam.atoms, l, q, &keys, best);
         }
@@ -453,7 +450,7 @@ impl CompiledRules {
         best: &mut Best,
     ) {
         let mut path: ArrayVec<&[Entry<K>], PATH_LISTS> = ArrayVec::new();
-        let complete = index.lists(key, best.order, &mut path);
+        let complete = index.lists(key, &mut path);
         debug_assert!(complete, "an index gives at most PATH_LISTS lists");
         for l in &path {
             self.scan(atoms, l, q, keys, best);

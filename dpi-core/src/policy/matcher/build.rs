@@ -313,11 +313,11 @@ fn build_exact<K: FamilyKey, M: Hash + Eq + Ord + Copy>(
         let mut lists: ArrayVec<&[Entry<K>], PATH_LISTS> = ArrayVec::new();
         // An index never has more than `PATH_LISTS` lists for a key; were one to, the
         // point would search the index at lookup.
-        let mut complete = fam.server.lists(K::key(s), u32::MAX, &mut lists);
+        let mut complete = fam.server.lists(K::key(s), &mut lists);
         lists.drain(..).for_each(&mut visit);
-        complete &= fam.client.lists(K::key(c), u32::MAX, &mut lists);
+        complete &= fam.client.lists(K::key(c), &mut lists);
         lists.drain(..).for_each(&mut visit);
-        complete &= fam.port.lists(pk, u32::MAX, &mut lists);
+        complete &= fam.port.lists(pk, &mut lists);
         lists.drain(..).for_each(&mut visit);
         let overflow = overflow || !complete;
         ranged.extend_from_slice(&exact);
