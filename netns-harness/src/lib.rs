@@ -24,6 +24,8 @@
 //! The only `unsafe` is in [`sys`]: `unshare`, `setns`, `prctl`, `kill`.
 
 #![deny(unsafe_code)]
+// Test support: a namespace that cannot be entered must fail the test loudly.
+#![allow(clippy::expect_used)]
 
 mod sys;
 
