@@ -80,7 +80,7 @@ internal_subnets = ["10.0.0.0/8", "192.168.1.0-192.168.1.127", "fd00::/8", "172.
 [[rule]]
 id = 100
 from = ["10.0.0.1", "10.0.1.0/24", "10.0.2.1-10.0.2.9", "external", "any", "API.Example.com", "*.example.com", "fd00::1", "fd00::/64", "fd00::1-fd00::9", "db.example.com."]
-to = ["10.0.0.2"]
+to = ["10.0.0.2", "www.example.com"]
 ports = ["tcp/80", "tcp/8000-8080", "udp/53", "icmp", "any", "ip/47", "tcp", "udp/any", "TCP/443"]
 apps = ["http", "Redis"]
 action = "deny"
@@ -122,7 +122,7 @@ fn every_field_form_parses_to_the_engine_value() {
             net6("fd00::1", "fd00::9"),
             Peer::Fqdn("db.example.com".into()),
         ],
-        to: vec![host4("10.0.0.2")],
+        to: vec![host4("10.0.0.2"), Peer::Fqdn("www.example.com".into())],
         ports: vec![
             PortSpec::Tcp(80, 80),
             PortSpec::Tcp(8000, 8080),
@@ -167,7 +167,7 @@ fn json_is_the_same_format() {
       "id": 100,
       "from": ["10.0.0.1", "10.0.1.0/24", "10.0.2.1-10.0.2.9", "external", "any", "API.Example.com",
                "*.example.com", "fd00::1", "fd00::/64", "fd00::1-fd00::9", "db.example.com."],
-      "to": ["10.0.0.2"],
+      "to": ["10.0.0.2", "www.example.com"],
       "ports": ["tcp/80", "tcp/8000-8080", "udp/53", "icmp", "any", "ip/47", "tcp", "udp/any", "TCP/443"],
       "apps": ["http", "Redis"],
       "action": "deny",
@@ -290,7 +290,7 @@ fn every_kind_of_mistake_names_file_line_column_and_field() {
         // vhost
         (
             "vhost = true",
-            r#"policy.toml:6:9: rule 100, field "vhost": a vhost rule needs a DNS name in "from" or "to" (the Host / SNI is matched against it)"#,
+            r#"policy.toml:6:9: rule 100, field "vhost": a vhost rule needs a DNS name in "to" (the Host / SNI names the server and is matched against it)"#,
         ),
         // workloads
         (

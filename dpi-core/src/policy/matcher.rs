@@ -544,9 +544,10 @@ impl CompiledRules {
     }
 }
 
-/// The FQDN patterns of a rule (both sides).
+/// The server-side FQDN patterns of a rule: what a virtual host (HTTP Host, TLS SNI,
+/// which name the server) is checked against.
 fn fqdn_patterns(r: &Rule) -> impl Iterator<Item = &str> {
-    r.from.iter().chain(r.to.iter()).filter_map(|p| match p {
+    r.to.iter().filter_map(|p| match p {
         Peer::Fqdn(s) => Some(s.as_str()),
         _ => None,
     })

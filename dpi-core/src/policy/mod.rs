@@ -22,9 +22,11 @@
 //!   application is still [`AppState::Pending`] the rule stops the search with
 //!   [`Decision::CheckApp`] (allow for now, decide again once the application is known);
 //!   when [`AppState::Unidentified`] it does not match;
-//! - vhost rules (`vhost = true`, only with FQDN peers): the FQDN peer matched by address;
-//!   the session's virtual host (HTTP Host, TLS SNI) must also match the rule's name
-//!   pattern; while the vhost is unknown the search stops with [`Decision::CheckVhost`].
+//! - vhost rules (`vhost = true`, with FQDN servers in `to`): the server matched by address
+//!   (one of its DNS names fits a `to` pattern), and the session's virtual host (HTTP Host,
+//!   TLS SNI) must also fit one of the rule's `to` name patterns; while the vhost is unknown
+//!   the search stops with [`Decision::CheckVhost`].
+//! - [`PortSpec::Icmp`] covers ICMP and ICMPv6 alike.
 //!
 //! No match gives `None`: the caller applies the workload's default action (its mode).
 

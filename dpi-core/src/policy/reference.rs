@@ -29,16 +29,15 @@ pub fn first_match(rules: &[Rule], q: &Query<'_>) -> Option<Match> {
         }
         let m = |decision| Some(Match { rule_id: r.id, order: order as u32, decision });
         if r.vhost {
-            // The FQDN peers of the rule that matched by address; the vhost must match one.
-            let patterns: Vec<&str> = r
-                .from
-                .iter()
-                .chain(r.to.iter())
-                .filter_map(|p| match p {
-                    Peer::Fqdn(s) => Some(s.as_str()),
-                    _ => None,
-                })
-                .collect();
+            // The server-side FQDN peers of the rule; the vhost (which names the server)
+            // must match one.
+            let patterns: Vec<&str> =
+                r.to.iter()
+                    .filter_map(|p| match p {
+                        Peer::Fqdn(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect();
             match q.vhost {
                 None => return m(Decision::CheckVhost),
                 Some(v) if !patterns.iter().any(|p| name_matches(p, v)) => continue,

@@ -359,13 +359,13 @@ fn validate(src: &Source<'_>, raw: RawPolicy) -> Result<PolicyFile, PolicyFileEr
                 &bad,
             )?),
         };
-        let has_name = from.iter().chain(&to).any(|p| matches!(p, Peer::Fqdn(_)));
+        let has_name = to.iter().any(|p| matches!(p, Peer::Fqdn(_)));
         if r.vhost && !has_name {
             return Err(bad(
                 K_VHOST,
                 None,
-                "a vhost rule needs a DNS name in \"from\" or \"to\" (the Host / SNI is \
-                 matched against it)"
+                "a vhost rule needs a DNS name in \"to\" (the Host / SNI names the server \
+                 and is matched against it)"
                     .into(),
             ));
         }
