@@ -100,6 +100,12 @@ pub struct Config {
     /// Frames waiting for `poll_transmit` (resets) before new ones are dropped
     /// (`transmit_dropped`). Default 1024.
     pub max_pending_transmit: usize,
+    /// MAC prefix of workload tags on a shared inline port (NeuVector's "NeuV",
+    /// `4e:65:75:56`, reference §3.1 of datapath.md): a frame whose source or destination
+    /// MAC starts with it belongs to that tagged workload's pass through the engine, so a
+    /// frame between two inline workloads, seen twice, makes two sessions, each decided by
+    /// its own workload. `None` turns tags off. Default `Some(4e:65:75:56)`.
+    pub mac_tag_prefix: Option<[u8; 4]>,
     /// Verify IPv4 header and TCP/UDP/ICMP checksums; a wrong one is a drop. Default off
     /// (captures and veth frames carry offloaded, unfilled checksums).
     pub verify_checksums: bool,
@@ -125,6 +131,7 @@ impl Default for Config {
             max_pending_events: 65_536,
             listener_cache_entries: 16_384,
             session_start_events: true,
+            mac_tag_prefix: Some([0x4e, 0x65, 0x75, 0x56]),
             max_report_entries: 32_768,
             report_interval_secs: 6,
             max_vhosts: 8192,

@@ -539,3 +539,57 @@ fn vhost_rules_wait_for_the_host_then_decide() {
         }
     }
 }
+
+/// Tag a frame as the shared inline port sees it: the workload's MAC replaced by its
+/// "NeuV" tag, on the source side (leaving the workload) or the destination side
+/// (arriving at it).
+fn tagged(frame: &[u8], idx: u8, source: bool) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let at = if source { 6 } else { 0 };
+    f[at..at + 6].copy_from_slice(&[0x4e, 0x65, 0x75, 0x56, 0, idx]);
+    f
+}
+
+#[test]
+fn two_inline_workloads_each_frame_passes_twice_and_each_pass_is_its_own_session() {
+    let tags = |h: &Host, idx: u8| vec![h.mac, [0x4e, 0x65, 0x75, 0x56, 0, idx]];
+    let mk = |rules: Vec<Rule>| {
+        let mut c1 = workload("c1", &C, Mode::Protect, Wiring::Inline, vec![]);
+        c1.spec.macs = tags(&C, 1);
+        let mut c2 = workload("c2", &S, Mode::Protect, Wiring::Inline, rules);
+        c2.spec.macs = tags(&S, 2);
+        store(PolicyConfig { workloads: vec![c1, c2], ..Default::default() })
+    };
+    // Every frame twice: as it leaves its sender (source tagged) and as it reaches its
+    // receiver (destination tagged).
+    let conversation = http(S, 40000);
+    let mut frames = vec![];
+    for f in &conversation {
+        let from_client = f[6..12] == C.mac;
+        let (sender, receiver) = if from_client { (1, 2) } else { (2, 1) };
+        frames.push(tagged(f, sender, true));
+        frames.push(tagged(f, receiver, false));
+    }
+    let allow = vec![rule(80, ip(&C), ip(&S), vec![PortSpec::Tcp(80, 80)], RuleAction::Allow)];
+    let r = run_with(ctx_with(&mk(allow)), &frames, |_| {});
+    assert!(r.actions.iter().all(|a| *a == Action::Forward), "{:?}", r.actions);
+    let e = ends(&r);
+    assert_eq!(e.len(), 2, "one session per pass: {e:#?}");
+    for s in &e {
+        assert_eq!(s.to_server.pkts + s.to_client.pkts, conversation.len() as u64);
+        assert_eq!(s.tcp.unwrap().retransmissions, 0, "the second pass is no retransmission");
+    }
+    // c2's pass (the server's, ingress) decides by c2's rule; c1's pass stays open.
+    let decided: Vec<_> = e.iter().filter_map(|s| s.policy).collect();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(
+        (decided[0].action, decided[0].rule_id, decided[0].ingress),
+        (PolicyAction::Allow, 80, true)
+    );
+    assert_eq!(decided[0].workload, WorkloadKey::Registered(1));
+
+    // Without the rule, c2's pass denies the first SYN (c1's pass let it out).
+    let r = run_with(ctx_with(&mk(vec![])), &frames[..2], |_| {});
+    assert_eq!(r.actions, vec![Action::Forward, Action::Drop(DropReason::Policy)]);
+    assert_eq!(violations(&r).len(), 1);
+}

@@ -250,10 +250,23 @@ impl Ctx {
         if d.ip.truncated {
             self.counters.truncated += 1;
         }
+        d.zone = self.zone_of(frame);
         if let Some(fi) = d.ip.frag {
             return self.recv_fragment(frame, &d, &fi);
         }
         self.inspect(frame, &d)
+    }
+
+    /// The observation zone of a frame: the index of a tagged MAC (`mac_tag_prefix`) in its
+    /// source or destination, plus one; 0 when neither is tagged.
+    fn zone_of(&self, frame: &[u8]) -> u16 {
+        let Some(prefix) = self.cfg.mac_tag_prefix else { return 0 };
+        for mac in [&frame[6..12], &frame[0..6]] {
+            if mac[..4] == prefix {
+                return u16::from_be_bytes([mac[4], mac[5]]).wrapping_add(1).max(1);
+            }
+        }
+        0
     }
 
     fn drop(&mut self, r: DropReason) -> Action {
@@ -281,7 +294,7 @@ impl Ctx {
             }
             Offer::Complete => {
                 self.counters.frags_reassembled += 1;
-                let mut rd = Decoded::default();
+                let mut rd = Decoded { zone: d.zone, ..Decoded::default() };
                 match packet::decode_into(&out, &mut rd, self.cfg.verify_checksums) {
                     Ok(None) if rd.ip.frag.is_none() => self.inspect(&out, &rd),
                     Ok(_) => self.drop(DropReason::FragInvalid),
@@ -306,8 +319,9 @@ impl Ctx {
 
     fn recv_tcp(&mut self, frame: &[u8], d: &Decoded, h: &TcpHdr) -> Action {
         self.counters.tcp += 1;
-        let (key, src_lo) =
+        let (mut key, src_lo) =
             FlowKey::new(d.ip.v6, proto::TCP, d.vlan, d.ip.src, h.sport, d.ip.dst, h.dport);
+        key.zone = d.zone;
         let hash = self.table.hash(&key);
         let mut found = self.table.find(hash, &key);
         if let Some(idx) = found {
@@ -378,8 +392,9 @@ impl Ctx {
 
     fn recv_udp(&mut self, frame: &[u8], d: &Decoded, h: &UdpHdr) -> Action {
         self.counters.udp += 1;
-        let (key, src_lo) =
+        let (mut key, src_lo) =
             FlowKey::new(d.ip.v6, proto::UDP, d.vlan, d.ip.src, h.sport, d.ip.dst, h.dport);
+        key.zone = d.zone;
         let hash = self.table.hash(&key);
         let (idx, dir) = match self.table.find(hash, &key) {
             Some(idx) => (idx, self.table.get(idx).dir_of(src_lo)),
@@ -434,8 +449,9 @@ impl Ctx {
             self.counters.icmp_errors_unmatched += 1;
         }
         let (sport, dport) = icmp::pseudo_ports(h);
-        let (key, src_lo) =
+        let (mut key, src_lo) =
             FlowKey::new(d.ip.v6, d.ip.proto, d.vlan, d.ip.src, sport, d.ip.dst, dport);
+        key.zone = d.zone;
         let hash = self.table.hash(&key);
         let (idx, dir) = match self.table.find(hash, &key) {
             Some(idx) => (idx, self.table.get(idx).dir_of(src_lo)),
@@ -457,7 +473,8 @@ impl Ctx {
 
     fn recv_other(&mut self, frame: &[u8], d: &Decoded) -> Action {
         self.counters.other_ip += 1;
-        let (key, src_lo) = FlowKey::new(d.ip.v6, d.ip.proto, d.vlan, d.ip.src, 0, d.ip.dst, 0);
+        let (mut key, src_lo) = FlowKey::new(d.ip.v6, d.ip.proto, d.vlan, d.ip.src, 0, d.ip.dst, 0);
+        key.zone = d.zone;
         let hash = self.table.hash(&key);
         let (idx, dir) = match self.table.find(hash, &key) {
             Some(idx) => (idx, self.table.get(idx).dir_of(src_lo)),

@@ -55,7 +55,7 @@ impl DeniedFlows {
     }
 }
 
-fn subject<'a>(s: &Session, vhost: Option<&'a str>) -> Subject<'a> {
+fn subject<'a>(s: &Session, vhost: Option<&'a str>, tag_prefix: Option<[u8; 4]>) -> Subject<'a> {
     let c = s.client();
     let v = s.server();
     let (v6, ca) = crate::endpoint::store::split(c.ip());
@@ -72,6 +72,9 @@ fn subject<'a>(s: &Session, vhost: Option<&'a str>) -> Subject<'a> {
         vhost,
         client_names: &[],
         server_names: &[],
+        tag_mac: tag_prefix
+            .filter(|_| s.key.zone != 0)
+            .and_then(|prefix| s.macs.iter().copied().find(|m| m[..4] == prefix)),
     }
 }
 
@@ -94,7 +97,7 @@ impl Ctx {
 
     fn decide_session(&self, s: &Session) -> Decided {
         let vhost = (s.pol.vhost != NIL).then(|| self.vhosts.get(s.pol.vhost));
-        let mut subj = subject(s, vhost);
+        let mut subj = subject(s, vhost, self.cfg.mac_tag_prefix);
         if !self.snap.has_fqdn_rules() {
             return decide(&self.snap, &subj);
         }

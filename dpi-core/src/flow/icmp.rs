@@ -81,7 +81,9 @@ pub(crate) fn quoted_key(quote: &[u8], outer: &Decoded) -> Option<FlowKey> {
         }
         _ => (0, 0),
     };
-    Some(FlowKey::new(v6, nh, outer.vlan, src, sport, dst, dport).0)
+    let mut key = FlowKey::new(v6, nh, outer.vlan, src, sport, dst, dport).0;
+    key.zone = outer.zone;
+    Some(key)
 }
 
 #[cfg(test)]

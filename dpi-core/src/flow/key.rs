@@ -22,6 +22,10 @@ pub struct FlowKey {
     pub v6: bool,
     /// VLAN ids (0 where absent), outermost first.
     pub vlan: [u16; 2],
+    /// Observation zone: 0 normally; on an inline port where frames of two workloads pass
+    /// the engine twice (once per workload, told apart by a tagged MAC), which workload's
+    /// pass this is (see `Config::mac_tag_prefix`).
+    pub zone: u16,
 }
 
 impl FlowKey {
@@ -39,12 +43,12 @@ impl FlowKey {
         let src_is_lo = (src, sport) <= (dst, dport);
         let (lo_addr, lo_port, hi_addr, hi_port) =
             if src_is_lo { (src, sport, dst, dport) } else { (dst, dport, src, sport) };
-        (FlowKey { lo_addr, hi_addr, lo_port, hi_port, proto, v6, vlan }, src_is_lo)
+        (FlowKey { lo_addr, hi_addr, lo_port, hi_port, proto, v6, vlan, zone: 0 }, src_is_lo)
     }
 
-    /// The key packed into five words, for hashing (one hasher call per word rather than
+    /// The key packed into six words, for hashing (one hasher call per word rather than
     /// one per field).
-    pub(crate) fn words(&self) -> [u64; 5] {
+    pub(crate) fn words(&self) -> [u64; 6] {
         [
             self.lo_addr as u64,
             (self.lo_addr >> 64) as u64,
@@ -53,9 +57,8 @@ impl FlowKey {
             u64::from(self.lo_port)
                 | u64::from(self.hi_port) << 16
                 | u64::from(self.proto) << 32
-                | u64::from(self.v6) << 40
-                | u64::from(self.vlan[0] & 0xfff) << 41
-                | u64::from(self.vlan[1] & 0xfff) << 53,
+                | u64::from(self.v6) << 40,
+            u64::from(self.vlan[0]) | u64::from(self.vlan[1]) << 16 | u64::from(self.zone) << 32,
         ]
     }
 }

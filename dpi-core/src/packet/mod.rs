@@ -134,6 +134,8 @@ pub struct Decoded {
     pub vlan: [u16; 2],
     /// Number of VLAN tags (0–2).
     pub vlan_count: u8,
+    /// Observation zone (set by the engine from tagged MACs; 0 otherwise).
+    pub zone: u16,
     /// Frame offset of the IP header.
     pub l3_off: usize,
     /// IP layer.

@@ -4,7 +4,9 @@
 //! 1. Multicast and broadcast destinations are not policed (open), as in NeuVector.
 //! 2. The deciding end: with the ingress apply direction the server's workload decides
 //!    when the server is a workload, else the client's; egress is the other way round.
-//!    Neither end a workload: open (the caller applies `PolicySettings::unknown`).
+//!    Neither end a workload: open (the caller applies `PolicySettings::unknown`). On a
+//!    tagged pass of a shared inline port, only the tagged workload can decide, and only
+//!    if the apply direction gives it the decision (or the other end is no workload).
 //! 3. The first matching rule of that workload (see [`crate::policy`]); none: the mode's
 //!    default (Discover LEARN, Monitor VIOLATE, Protect DENY).
 //! 4. Adjustments: a deny outside Protect, or in Protect on a tap wiring (nothing can be
@@ -30,6 +32,9 @@ pub(crate) struct Subject<'a> {
     pub(crate) vhost: Option<&'a str>,
     pub(crate) client_names: &'a [&'a str],
     pub(crate) server_names: &'a [&'a str],
+    /// On a tagged pass (see `Config::mac_tag_prefix`): the tagged MAC, which names the
+    /// workload whose pass through the engine this session is.
+    pub(crate) tag_mac: Option<[u8; 6]>,
 }
 
 /// A decision.
@@ -56,12 +61,30 @@ pub(crate) fn decide(snap: &Snapshot, s: &Subject<'_>) -> Decided {
     }
     let server = snap.resolve(s.server_mac, s.v6, s.server);
     let client = snap.resolve(s.client_mac, s.v6, s.client);
-    let (wl, ingress) = match (snap.settings.apply, server, client) {
-        (ApplyDirection::Ingress, Some(w), _) | (ApplyDirection::Egress, Some(w), None) => {
-            (w, true)
+    let (wl, ingress) = match s.tag_mac {
+        // A tagged pass is about its own workload only. When the other end is a workload
+        // too, that end's own pass decides if the apply direction says so; this pass then
+        // stays open (reference §4.3: east-west traffic in the non-applied direction).
+        Some(tag) => {
+            let ingress = tag == s.server_mac;
+            let (this, other) = if ingress { (server, client) } else { (client, server) };
+            let Some(this) = this else { return Decided::default() };
+            let decides = match snap.settings.apply {
+                ApplyDirection::Ingress => ingress || other.is_none(),
+                ApplyDirection::Egress => !ingress || other.is_none(),
+            };
+            if !decides {
+                return Decided::default();
+            }
+            (this, ingress)
         }
-        (_, _, Some(w)) => (w, false),
-        (_, None, None) => return Decided::default(),
+        None => match (snap.settings.apply, server, client) {
+            (ApplyDirection::Ingress, Some(w), _) | (ApplyDirection::Egress, Some(w), None) => {
+                (w, true)
+            }
+            (_, _, Some(w)) => (w, false),
+            (_, None, None) => return Decided::default(),
+        },
     };
     let port = if matches!(s.proto, proto::TCP | proto::UDP) { s.port } else { 0 };
     let q = Query {
