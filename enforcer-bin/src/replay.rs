@@ -152,7 +152,7 @@ pub struct Replayer<'a> {
     store: Option<Arc<PolicyStore>>,
     records: Option<&'a mut dyn Write>,
     progress: Option<&'a dyn Fn(u64)>,
-    writer: eve::FlowWriter,
+    lines: eve::EventLines,
     summary: Summary,
 }
 
@@ -174,7 +174,7 @@ impl<'a> Replayer<'a> {
             store: None,
             records: None,
             progress: None,
-            writer: eve::FlowWriter::new(),
+            lines: eve::EventLines::new(true),
             summary: Summary::default(),
         }
     }
@@ -263,7 +263,7 @@ impl<'a> Replayer<'a> {
         };
         let mut sink = Sink {
             out: self.records.as_deref_mut(),
-            writer: &mut self.writer,
+            lines: &mut self.lines,
             names: &*names,
             ended: 0,
             summary: &mut self.summary,
@@ -347,56 +347,32 @@ const PROGRESS_STEP: u64 = 4 << 20;
 /// Where drained events go.
 struct Sink<'s, 'w> {
     out: Option<&'s mut (dyn Write + 'w)>,
-    writer: &'s mut eve::FlowWriter,
+    lines: &'s mut eve::EventLines,
     names: &'s dyn eve::WorkloadNames,
     ended: u64,
     summary: &'s mut Summary,
 }
 
 impl Sink<'_, '_> {
-    /// Take every pending event; write session ends.
+    /// Take every pending event; write the lines of those that have one.
     fn drain(&mut self, ctx: &mut Ctx) -> Result<(), ReplayError> {
         while let Some(ev) = ctx.poll_event() {
-            let out = match ev {
+            match &ev {
                 Event::SessionEnd(rec) => {
                     self.ended += 1;
                     let reason = rec.end.map_or("unknown", |r| r.name());
                     *self.summary.ended.entry(reason).or_insert(0) += 1;
-                    if let Some(out) = self.out.as_deref_mut() {
-                        self.writer
-                            .write_with(out, &rec, self.names)
-                            .map_err(ReplayError::Output)?;
-                        self.summary.records += 1;
-                    }
-                    continue;
                 }
-                Event::Violation(v) => {
-                    self.summary.alerts += 1;
-                    self.out.as_deref_mut().map(|o| (o, Line::Alert(v)))
+                Event::Violation(_) => self.summary.alerts += 1,
+                Event::Connection(_) => self.summary.connections += 1,
+                Event::AppUpdate(_) => self.summary.app_updates += 1,
+                _ => {}
+            }
+            if let Some(out) = self.out.as_deref_mut() {
+                let wrote = self.lines.write(out, &ev, self.names).map_err(ReplayError::Output)?;
+                if wrote && matches!(ev, Event::SessionEnd(_)) {
+                    self.summary.records += 1;
                 }
-                Event::Connection(c) => {
-                    self.summary.connections += 1;
-                    self.out.as_deref_mut().map(|o| (o, Line::Connection(c)))
-                }
-                Event::AppUpdate(u) => {
-                    self.summary.app_updates += 1;
-                    self.out.as_deref_mut().map(|o| (o, Line::AppUpdate(u)))
-                }
-                _ => None,
-            };
-            if let Some((o, line)) = out {
-                let r = match line {
-                    Line::Alert(v) => {
-                        self.writer.emit(o, &eve::policy::AlertEvent::new(&v, self.names))
-                    }
-                    Line::Connection(c) => {
-                        self.writer.emit(o, &eve::policy::ConnectionEvent::new(&c, self.names))
-                    }
-                    Line::AppUpdate(u) => {
-                        self.writer.emit(o, &eve::policy::AppUpdateEvent::new(&u))
-                    }
-                };
-                r.map_err(ReplayError::Output)?;
             }
         }
         // Frames the engine wanted to send (resets) have nowhere to go in a replay.
@@ -405,12 +381,6 @@ impl Sink<'_, '_> {
         }
         Ok(())
     }
-}
-
-enum Line {
-    Alert(dpi_core::event::ViolationRecord),
-    Connection(dpi_core::event::ConnectionReport),
-    AppUpdate(dpi_core::event::AppUpdate),
 }
 
 /// A reader reporting how many bytes each read returned.

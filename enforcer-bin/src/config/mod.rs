@@ -21,10 +21,12 @@
 //! lowercase names); [`PolicyFile::to_toml`] writes a file that parses back equal.
 
 pub mod policy_file;
+pub mod run_file;
 mod source;
 pub mod workloads_file;
 
 pub use policy_file::{PolicyFile, PolicyFileError, PolicyRule};
+pub use run_file::{RunFile, RunFileError};
 pub use workloads_file::{WorkloadsFile, WorkloadsFileError};
 
 use core::fmt;

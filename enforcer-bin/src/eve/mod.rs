@@ -52,8 +52,10 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
+pub mod lines;
 pub mod policy;
 
+pub use lines::EventLines;
 pub use policy::{NoNames, StoreNames, WorkloadNames};
 
 use dpi_core::app::AppState;
