@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Inline data-path benchmark (not CI): c1 — enf — c2, where enf joins `vin` (peer of c1's
+# eth0) and `vex` (peer of c2's eth0) by
+#   (a) kernel forwarding: a Linux bridge over vin and vex,
+#   (b) dpi-afpacket: the `inline_bridge` example (two ServicePorts, TPACKET_V2 RX+TX
+#       rings, dpi-core `Ctx::recv_packet` on every frame, one worker thread),
+#   (c) Suricata 7 in AF_PACKET IPS mode (copy-mode: ips, copy-iface, no rules, workers).
+# For each: ping RTT (median/avg of 50 pings), iperf3 TCP throughput (one stream) and
+# 64-byte UDP packets/s reached c2 (rx_packets delta of c2's eth0, iperf3 -b 0).
+# Transmit checksum offload is off on both containers' eth0 in every mode (needed by (b)
+# and (c), see dpi-afpacket's docs), so the kernel path pays for software checksums too.
+#
+# usage: bash benches/afpacket_bench.sh [SECONDS_PER_RUN]      (default 5; root; needs
+#        iproute2, ethtool, iperf3, iputils-ping, suricata, python3)
+# Runs inside its own unshare'd network/mount/pid namespaces: nothing is left behind.
+set -euo pipefail
+secs=${1:-5}
+
+if [ -z "${AFPB_INNER:-}" ]; then
+  cd "$(dirname "$0")/.."
+  for t in ip ethtool iperf3 ping suricata python3 unshare; do
+    command -v "$t" >/dev/null || { echo "afpacket_bench: missing $t" >&2; exit 2; }
+  done
+  cargo build --release --quiet -p dpi-afpacket --example inline_bridge
+  bin="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/inline_bridge"
+  [ -x "$bin" ] || { echo "afpacket_bench: $bin not built" >&2; exit 2; }
+  exec unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private \
+    env AFPB_INNER=1 AFPB_BIN="$bin" bash "$0" "$secs"
+fi
+
+# ---- inside the private namespaces ----
+ip link set lo up
+mkdir -p /run/netns && mount -t tmpfs afpb-netns /run/netns
+tmp=$(mktemp -d /tmp/afpb.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+for n in c1 enf c2; do ip netns add $n; nsx $n ip link set lo up; done
+ip -n c1 link add name eth0 type veth peer name vin netns enf
+ip -n c2 link add name eth0 type veth peer name vex netns enf
+ip -n c1 link set eth0 address 02:00:00:00:00:01
+ip -n c2 link set eth0 address 02:00:00:00:00:02
+ip -n c1 addr add 10.250.0.1/24 dev eth0
+ip -n c2 addr add 10.250.0.2/24 dev eth0
+for n in c1 c2; do ip -n $n link set eth0 up; nsx $n ethtool -K eth0 tx off >/dev/null; done
+ip -n enf link set vin up; ip -n enf link set vex up
+
+nsx c2 iperf3 -s -D -I "$tmp/iperf.pid" >/dev/null
+
+wait_path() { # until ping passes (30 s max)
+  for _ in $(seq 300); do
+    nsx c1 ping -c1 -W1 -q 10.250.0.2 >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "afpacket_bench: no connectivity through $1" >&2; return 1
+}
+
+measure() { # $1 = label
+  local label=$1 rtts tcp rx0 rx1 pps
+  nsx c1 ping -c 5 -i 0.02 -q 10.250.0.2 >/dev/null # warm ARP / flows
+  rtts=$(nsx c1 ping -c 50 -i 0.02 10.250.0.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n)
+  local med avg
+  med=$(echo "$rtts" | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
+  avg=$(echo "$rtts" | awk '{s+=$1} END{printf "%.3f", s/NR}')
+  tcp=$(nsx c1 iperf3 -c 10.250.0.2 -t "$secs" -J | python3 -c \
+    'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
+  rx0=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets)
+  nsx c1 iperf3 -c 10.250.0.2 -u -b 0 -l 64 -t "$secs" >/dev/null
+  rx1=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets)
+  pps=$(( (rx1 - rx0) / secs ))
+  printf '| %-44s | %8s | %12s | %10s | %10s |\n' "$label" "$tcp" "$pps" "$med" "$avg" | tee -a "$tmp/table"
+}
+
+printf '| %-44s | %8s | %12s | %10s | %10s |\n' "path (enf joins vin and vex by)" "TCP Gb/s" "UDP 64B pps" "RTT med ms" "RTT avg ms" > "$tmp/table"
+printf '|%s|---------:|-------------:|-----------:|-----------:|\n' "----------------------------------------------" >> "$tmp/table"
+
+# (a) kernel bridge
+nsx enf ip link add name br0 type bridge
+nsx enf ip link set vin master br0; nsx enf ip link set vex master br0; nsx enf ip link set br0 up
+wait_path "the kernel bridge"
+measure "(a) kernel: Linux bridge vin<->vex" >/dev/null
+nsx enf ip link del br0
+
+# (b) dpi-afpacket ServicePort pair + dpi-core
+rm -f "$tmp/stop"
+nsx enf "$AFPB_BIN" vin vex --stop-file "$tmp/stop" 2>"$tmp/bridge.log" &
+bridge=$!
+wait_path "inline_bridge"
+measure "(b) dpi-afpacket ServicePort x2 + dpi-core" >/dev/null
+touch "$tmp/stop"; wait $bridge || true
+sed 's/^/  # /' "$tmp/bridge.log" >&2
+
+# (c) Suricata 7, AF_PACKET IPS
+mkdir -p "$tmp/suri"
+: > "$tmp/suri/empty.rules"
+cat > "$tmp/suri/suricata.yaml" <<EOF
+%YAML 1.1
+---
+default-log-dir: $tmp/suri
+default-rule-path: $tmp/suri
+rule-files: [empty.rules]
+outputs: []
+logging:
+  default-log-level: warning
+  outputs:
+    - file: {enabled: yes, filename: $tmp/suri/suricata.log}
+af-packet:
+  - interface: vin
+    threads: 1
+    cluster-id: 98
+    cluster-type: cluster_flow
+    defrag: no
+    use-mmap: yes
+    tpacket-v3: no
+    ring-size: 4096
+    copy-mode: ips
+    copy-iface: vex
+  - interface: vex
+    threads: 1
+    cluster-id: 97
+    cluster-type: cluster_flow
+    defrag: no
+    use-mmap: yes
+    tpacket-v3: no
+    ring-size: 4096
+    copy-mode: ips
+    copy-iface: vin
+EOF
+nsx enf suricata -c "$tmp/suri/suricata.yaml" --af-packet --runmode workers -k none \
+  --pidfile "$tmp/suri/pid" >"$tmp/suri/stdout" 2>&1 &
+suri=$!
+wait_path "suricata" || { cat "$tmp/suri/stdout" "$tmp/suri/suricata.log" >&2; exit 1; }
+measure "(c) Suricata $(suricata -V | awk '{print $5}') AF_PACKET IPS (no rules)" >/dev/null
+kill -INT $suri; wait $suri || true
+
+echo
+echo "afpacket_bench: ${secs}s per run, $(nproc) CPUs, kernel $(uname -r)"
+cat "$tmp/table"

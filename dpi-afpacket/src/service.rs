@@ -1,0 +1,427 @@
+//! Service (inline) port: TPACKET_V2 receive and transmit rings on one interface.
+//!
+//! Receive: the kernel fills fixed-size slots; [`ServicePort::recv`] walks the ready ones,
+//! lends each to the callback and, on [`Verdict::Forward`], copies it into a TX slot (of
+//! this port, or of another with [`ServicePort::recv_to`]) before handing the RX slot
+//! back. At the end of the batch one `send(fd, NULL, 0, MSG_DONTWAIT)` makes the kernel
+//! transmit every filled TX slot. `PACKET_IGNORE_OUTGOING` keeps the port from reading
+//! back what it (or anything else on the host) sends on the interface.
+//!
+//! Transmit: a TX slot is ours when its status is available; a full ring (the kernel has
+//! not yet freed the slot, which happens only once the receiver consumed the frame) drops
+//! the frame and counts it ([`PortCounters::tx_ring_full`]). The kick never blocks
+//! (`MSG_DONTWAIT`): a slot the kernel could not take (socket send buffer full) stays
+//! queued and is retried by the next [`ServicePort::flush`]. Frames larger than a slot
+//! or the MTU go out through a second socket without a ring, with a plain `send()`.
+
+use crate::meta::{FrameMeta, Vlan};
+use crate::sys::{self, Geometry, PacketSocket, Region, RxV2, TxV2, Version};
+use crate::{ifindex, sock_err, Fanout, KernelStats, PortCounters, PortError, Verdict};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+/// Size of the buffer oversize frames are read into (the largest GSO frame).
+const BIG_FRAME: usize = 65536;
+/// Kick the TX ring once this many slots are waiting, even inside a batch.
+const KICK_EVERY: u32 = 64;
+
+/// Geometry and options of a [`ServicePort`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// Bytes per ring slot (RX and TX; a multiple of 16). Default 2048, which holds frames
+    /// up to 1982 bytes on receive and 2016 on transmit: enough for a 1500-byte MTU. Use
+    /// 16384 for 9000-byte jumbo frames.
+    pub frame_size: u32,
+    /// RX ring slots. Default 4096 (8 MiB with 2 KiB slots).
+    pub rx_frames: u32,
+    /// TX ring slots. Default 4096.
+    pub tx_frames: u32,
+    /// Send with `PACKET_QDISC_BYPASS` (skip the interface's qdisc; no traffic control
+    /// and no packet taps on the way out). Default off.
+    pub qdisc_bypass: bool,
+    /// Read frames larger than a slot whole (`PACKET_COPY_THRESH`, see the crate docs).
+    /// Default on.
+    pub copy_oversize: bool,
+    /// Join a fanout group (default none).
+    pub fanout: Option<Fanout>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            frame_size: 2048,
+            rx_frames: 4096,
+            tx_frames: 4096,
+            qdisc_bypass: false,
+            copy_oversize: true,
+            fanout: None,
+        }
+    }
+}
+
+/// What happened to a frame given to [`ServicePort::transmit`] or forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxOutcome {
+    /// In a TX slot; leaves at the next kick (end of the batch or [`ServicePort::flush`]).
+    Queued,
+    /// Handed to the kernel with a plain `send()` (oversize frames).
+    Sent,
+    /// Dropped: no free TX slot (counted in [`PortCounters::tx_ring_full`]).
+    RingFull,
+    /// Dropped: the kernel refused it, e.g. larger than the MTU (counted in
+    /// [`PortCounters::tx_errors`]).
+    Failed,
+}
+
+#[derive(Debug)]
+struct RxSide {
+    // Ring before socket: the mapping goes before the socket closes.
+    rx: RxV2,
+    sock: PacketSocket,
+    copy: bool,
+    big: Box<[u8]>,
+    counters: PortCounters,
+    kstats: KernelStats,
+}
+
+#[derive(Debug)]
+struct TxSide {
+    tx: TxV2,
+    /// The ring socket (a second descriptor of it), for kicks.
+    sock: PacketSocket,
+    /// A ring-less socket on the same interface, for oversize frames.
+    plain: PacketSocket,
+    /// Largest frame the interface takes (MTU + Ethernet header + one VLAN tag).
+    max_frame: usize,
+    pending: u32,
+    /// Reused buffer for re-tagging an oversize frame.
+    scratch: Vec<u8>,
+    counters: PortCounters,
+}
+
+impl TxSide {
+    fn push(&mut self, parts: &[&[u8]]) -> TxOutcome {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total > self.max_frame || total > self.tx.slot_capacity() {
+            return self.send_plain(parts, total);
+        }
+        if !self.tx.push(parts) {
+            // One kick may free slots the kernel has finished with; try once more.
+            self.flush();
+            if !self.tx.push(parts) {
+                self.counters.tx_ring_full += 1;
+                return TxOutcome::RingFull;
+            }
+        }
+        self.counters.tx_frames += 1;
+        self.counters.tx_bytes += total as u64;
+        self.pending += 1;
+        if self.pending >= KICK_EVERY {
+            self.flush();
+        }
+        TxOutcome::Queued
+    }
+
+    fn send_plain(&mut self, parts: &[&[u8]], total: usize) -> TxOutcome {
+        // Keep order with frames already in the ring.
+        self.flush();
+        let res = match parts {
+            [one] => self.plain.send(one),
+            _ => {
+                self.scratch.clear();
+                for p in parts {
+                    self.scratch.extend_from_slice(p);
+                }
+                self.plain.send(&self.scratch)
+            }
+        };
+        match res {
+            Ok(_) => {
+                self.counters.tx_frames += 1;
+                self.counters.tx_bytes += total as u64;
+                TxOutcome::Sent
+            }
+            Err(_) => {
+                self.counters.tx_errors += 1;
+                TxOutcome::Failed
+            }
+        }
+    }
+
+    fn forward(&mut self, frame: &[u8], vlan: Option<Vlan>) -> TxOutcome {
+        match vlan {
+            Some(v) if frame.len() >= 12 => {
+                let mut tag = [0u8; 4];
+                tag[..2].copy_from_slice(&v.tpid.to_be_bytes());
+                tag[2..].copy_from_slice(&v.tci.to_be_bytes());
+                self.push(&[&frame[..12], &tag, &frame[12..]])
+            }
+            _ => self.push(&[frame]),
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        match self.sock.kick() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => self.counters.tx_errors += 1,
+        }
+        // Slots the kernel could not take yet stay queued for the next kick.
+        self.pending = if self.tx.last_unsent() { self.pending.max(1) } else { 0 };
+    }
+}
+
+/// TPACKET_V2 RX and TX rings on one interface. See the module and crate docs.
+#[derive(Debug)]
+pub struct ServicePort {
+    iface: String,
+    rxs: RxSide,
+    txs: TxSide,
+}
+
+fn geometry(frame_size: u32, frames: u32) -> Geometry {
+    let page = sys::page_size() as u32;
+    let block_size = frame_size.div_ceil(page) * page;
+    let fpb = (block_size / frame_size).max(1);
+    Geometry { block_size, block_nr: frames.div_ceil(fpb).max(1), frame_size }
+}
+
+impl ServicePort {
+    /// Open a service port on `iface`, in the network namespace of the calling thread
+    /// (the sockets stay in that namespace for life).
+    pub fn open(iface: &str, cfg: &ServiceConfig) -> Result<ServicePort, PortError> {
+        let bad = |field, reason: String| PortError::Config { iface: iface.into(), field, reason };
+        if cfg.frame_size < 128 || !cfg.frame_size.is_multiple_of(16) || cfg.frame_size > 1 << 20 {
+            return Err(bad(
+                "frame_size",
+                format!("{} must be a multiple of 16 between 128 and 1 MiB", cfg.frame_size),
+            ));
+        }
+        if cfg.rx_frames == 0 || cfg.tx_frames == 0 {
+            return Err(bad("rx_frames/tx_frames", "must be at least 1".into()));
+        }
+        let rg = geometry(cfg.frame_size, cfg.rx_frames);
+        let tg = geometry(cfg.frame_size, cfg.tx_frames);
+        let idx = ifindex(iface)?;
+        let mtu = sys::mtu(iface).map_err(sock_err(iface, "SIOCGIFMTU"))? as usize;
+
+        let sock = PacketSocket::new().map_err(sock_err(iface, "socket"))?;
+        sock.set_version(Version::V2).map_err(sock_err(iface, "PACKET_VERSION"))?;
+        sock.set_ignore_outgoing().map_err(sock_err(iface, "PACKET_IGNORE_OUTGOING"))?;
+        sock.set_loss().map_err(sock_err(iface, "PACKET_LOSS"))?;
+        if cfg.copy_oversize {
+            sock.set_copy_thresh().map_err(sock_err(iface, "PACKET_COPY_THRESH"))?;
+        }
+        if cfg.qdisc_bypass {
+            sock.set_qdisc_bypass().map_err(sock_err(iface, "PACKET_QDISC_BYPASS"))?;
+        }
+        // Room for a few dozen whole GSO frames on the copy path, and for every TX slot
+        // in flight (a sent frame is charged to the socket until the receiver frees it).
+        let snd = (tg.bytes() * 2).max(4 << 20);
+        sock.set_buffers(if cfg.copy_oversize { 4 << 20 } else { 0 }, snd)
+            .map_err(sock_err(iface, "SO_RCVBUF/SO_SNDBUF"))?;
+        sock.set_rx_ring_v2(&rg).map_err(sock_err(iface, "PACKET_RX_RING"))?;
+        sock.set_tx_ring_v2(&tg).map_err(sock_err(iface, "PACKET_TX_RING"))?;
+        let map = sock.mmap(rg.bytes() + tg.bytes()).map_err(sock_err(iface, "mmap"))?;
+        let mut regions =
+            Region::split(&map, &[rg.bytes(), tg.bytes()]).map_err(sock_err(iface, "mmap"))?;
+        let (Some(txr), Some(rxr)) = (regions.pop(), regions.pop()) else {
+            return Err(bad("frame_size", "ring mapping could not be split".into()));
+        };
+        sock.bind(idx, true).map_err(sock_err(iface, "bind"))?;
+        if let Some(f) = cfg.fanout {
+            sock.join_fanout(f.group_id, f.mode.into(), f.defrag)
+                .map_err(sock_err(iface, "PACKET_FANOUT"))?;
+        }
+
+        let plain = PacketSocket::new().map_err(sock_err(iface, "socket"))?;
+        if cfg.qdisc_bypass {
+            plain.set_qdisc_bypass().map_err(sock_err(iface, "PACKET_QDISC_BYPASS"))?;
+        }
+        plain.set_buffers(0, 4 << 20).map_err(sock_err(iface, "SO_SNDBUF"))?;
+        plain.bind(idx, false).map_err(sock_err(iface, "bind"))?;
+        let kick = sock.try_clone().map_err(sock_err(iface, "dup"))?;
+
+        Ok(ServicePort {
+            iface: iface.into(),
+            rxs: RxSide {
+                rx: RxV2::new(rxr, rg),
+                sock,
+                copy: cfg.copy_oversize,
+                big: vec![0u8; BIG_FRAME].into_boxed_slice(),
+                counters: PortCounters::default(),
+                kstats: KernelStats::default(),
+            },
+            txs: TxSide {
+                tx: TxV2::new(txr, tg),
+                sock: kick,
+                plain,
+                max_frame: mtu + 14 + 4,
+                pending: 0,
+                scratch: Vec::new(),
+                counters: PortCounters::default(),
+            },
+        })
+    }
+
+    /// Interface name.
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    /// Hand up to `max` received frames to `f`; a frame answered with
+    /// [`Verdict::Forward`] is sent back out of this same port (the production layout:
+    /// `vth-neuv` in and out). Flushes the TX ring at the end. Returns how many frames
+    /// were taken from the ring (0 at once when none is ready).
+    pub fn recv<F>(&mut self, max: usize, f: F) -> usize
+    where
+        F: FnMut(&mut [u8], &FrameMeta) -> Verdict,
+    {
+        let ServicePort { rxs, txs, .. } = self;
+        recv_batch(rxs, txs, max, f)
+    }
+
+    /// Like [`ServicePort::recv`], but forwarded frames leave through `out` (a port pair:
+    /// frames from `vin` out of `vex`). Flushes `out` at the end.
+    pub fn recv_to<F>(&mut self, out: &mut ServicePort, max: usize, f: F) -> usize
+    where
+        F: FnMut(&mut [u8], &FrameMeta) -> Verdict,
+    {
+        recv_batch(&mut self.rxs, &mut out.txs, max, f)
+    }
+
+    /// Queue `frame` (a whole Ethernet frame, e.g. from `dpi_core::Ctx::poll_transmit`)
+    /// for sending. It leaves at the next [`ServicePort::flush`] (which `recv` does at the
+    /// end of each batch); a frame larger than a slot is sent at once.
+    pub fn transmit(&mut self, frame: &[u8]) -> TxOutcome {
+        self.txs.push(&[frame])
+    }
+
+    /// Have the kernel send every queued TX slot (non-blocking).
+    pub fn flush(&mut self) {
+        self.txs.flush();
+    }
+
+    /// Slots queued but not yet handed to the kernel.
+    pub fn tx_pending(&self) -> u32 {
+        self.txs.pending
+    }
+
+    /// A received frame is ready (no system call).
+    pub fn ready(&self) -> bool {
+        self.rxs.rx.ready()
+    }
+
+    /// Flush queued TX slots, then wait until a frame is ready, at most `timeout` (cut to
+    /// [`crate::MAX_POLL`]). Returns whether one is.
+    pub fn poll(&mut self, timeout: Duration) -> io::Result<bool> {
+        self.txs.flush();
+        if self.ready() {
+            return Ok(true);
+        }
+        sys::poll_in(&[self.rxs.sock.as_fd()], crate::timeout_ms(timeout))?;
+        Ok(self.ready())
+    }
+
+    /// Read the kernel's counters (`PACKET_STATISTICS`, `tpacket_stats`) and return the
+    /// totals since the port was opened (the kernel resets its counters on each read).
+    pub fn kernel_stats(&mut self) -> io::Result<KernelStats> {
+        let (p, d) = self.rxs.sock.stats_v2()?;
+        self.rxs.kstats.packets += u64::from(p);
+        self.rxs.kstats.drops += u64::from(d);
+        Ok(self.rxs.kstats)
+    }
+
+    /// This port's own counters: receive side (frames taken from its RX ring, verdicts)
+    /// and transmit side (frames sent through it, whichever port received them).
+    pub fn counters(&self) -> PortCounters {
+        let r = &self.rxs.counters;
+        let t = &self.txs.counters;
+        PortCounters {
+            rx_frames: r.rx_frames,
+            rx_bytes: r.rx_bytes,
+            tx_frames: t.tx_frames,
+            tx_bytes: t.tx_bytes,
+            forwarded: r.forwarded,
+            dropped: r.dropped,
+            tx_ring_full: t.tx_ring_full,
+            tx_errors: t.tx_errors,
+            copy_frames: r.copy_frames,
+            oversize_dropped: r.oversize_dropped,
+            csum_not_ready: r.csum_not_ready,
+        }
+    }
+}
+
+fn recv_batch<F>(rxs: &mut RxSide, txs: &mut TxSide, max: usize, mut f: F) -> usize
+where
+    F: FnMut(&mut [u8], &FrameMeta) -> Verdict,
+{
+    let mut n = 0;
+    while n < max {
+        let Some(h) = rxs.rx.peek() else { break };
+        n += 1;
+        let c = &mut rxs.counters;
+        if h.status.copy() && rxs.copy {
+            // The whole frame is queued to the socket; the slot holds a truncated copy.
+            rxs.rx.release();
+            match rxs.sock.recv(&mut rxs.big) {
+                Ok(len) if len <= rxs.big.len() => {
+                    let frame = &mut rxs.big[..len];
+                    let meta = FrameMeta::from_hdr(&h, true, len);
+                    c.copy_frames += 1;
+                    deliver(c, txs, frame, &meta, &mut f);
+                }
+                _ => c.oversize_dropped += 1,
+            }
+            continue;
+        }
+        match rxs.rx.frame(&h) {
+            Some(frame) if frame.len() as u64 >= u64::from(h.len) => {
+                let meta = FrameMeta::from_hdr(&h, false, frame.len());
+                deliver(c, txs, frame, &meta, &mut f);
+            }
+            // Truncated (no copy possible) or inconsistent header: never forwarded.
+            _ => c.oversize_dropped += 1,
+        }
+        rxs.rx.release();
+    }
+    txs.flush();
+    n
+}
+
+fn deliver<F>(c: &mut PortCounters, txs: &mut TxSide, frame: &mut [u8], meta: &FrameMeta, f: &mut F)
+where
+    F: FnMut(&mut [u8], &FrameMeta) -> Verdict,
+{
+    c.rx_frames += 1;
+    c.rx_bytes += frame.len() as u64;
+    if meta.checksum == crate::Checksum::NotReady {
+        c.csum_not_ready += 1;
+    }
+    match f(frame, meta) {
+        Verdict::Forward => {
+            c.forwarded += 1;
+            // The copy path's recv() data carries no VLAN information; ring frames do.
+            let vlan = if meta.copied { None } else { meta.vlan };
+            txs.forward(frame, vlan);
+        }
+        Verdict::Drop => c.dropped += 1,
+    }
+}
+
+impl AsRawFd for ServicePort {
+    fn as_raw_fd(&self) -> RawFd {
+        self.rxs.sock.as_raw_fd()
+    }
+}
+
+impl AsFd for ServicePort {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.rxs.sock.as_fd()
+    }
+}
