@@ -41,3 +41,4 @@ pub mod learn;
 pub mod replay;
 pub mod report;
 mod sys;
+pub mod wiring;
