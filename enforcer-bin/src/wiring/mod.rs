@@ -522,7 +522,8 @@ impl Wiring {
                 Err(e) => log.push(format!("{}: skipped, not understood: {e}", path.display())),
             }
         }
-        if found.iter().any(|r| r.inline().is_some()) || self.table_exists() {
+        // Every inline record is being undone: no steering of them may stay.
+        if self.table_exists() {
             self.delete_table()?;
             log.push(format!("enforcer: removed the leftover table netdev {}", nft::TABLE));
         }
