@@ -116,9 +116,15 @@ fn links(ns: &AnonNs) -> Vec<Value> {
 /// What a workload's network looks like: links (name, MAC, MTU, flags...), addresses,
 /// routes of every table, IPv4 and IPv6, without indexes and counters.
 fn snapshot(ns: &AnonNs) -> Value {
-    wait_until(Duration::from_secs(5), || {
-        !ns.output(&["ip", "addr"]).unwrap().contains("tentative")
+    // Settled: carrier seen (the kernel reports it asynchronously), link-local made,
+    // no address still tentative.
+    let settled = wait_until(Duration::from_secs(5), || {
+        let a = ns.output(&["ip", "addr"]).unwrap();
+        !a.contains("tentative")
+            && !a.contains("NO-CARRIER")
+            && (!a.contains("eth0") || a.contains("inet6 fe80"))
     });
+    assert!(settled, "{}", ns.output(&["ip", "addr"]).unwrap());
     fn strip(v: &mut Value) {
         match v {
             Value::Object(m) => {
@@ -367,6 +373,7 @@ fn recovery_after_crash() {
 
     let (mut w, log) = lab.open(BackendChoice::Auto).unwrap();
     let text = log.join("\n");
+    eprintln!("recovery log:\n{text}");
     assert!(text.contains("workload c1 (inline"), "{text}");
     assert!(text.contains("workload c2 (nfqueue"), "{text}");
     assert!(w.wired().is_empty());
@@ -466,6 +473,7 @@ fn tc_backend_refused_clearly() {
         }
         Err(e) => {
             let msg = e.to_string();
+            eprintln!("refused: {msg}");
             assert!(msg.contains("act_pedit") && msg.contains("tc"), "{msg}");
             assert!(matches!(e, WiringError::Backend { .. }), "{e:?}");
         }

@@ -102,6 +102,9 @@ impl Record {
     }
 }
 
+/// A state file and its record, or why it could not be read.
+pub(crate) type Loaded = (PathBuf, Result<Record, WiringError>);
+
 /// The state directory.
 #[derive(Clone, Debug)]
 pub(crate) struct StateDir {
@@ -129,9 +132,7 @@ impl StateDir {
     }
 
     /// Every state file with its record or why it could not be read, sorted by name.
-    pub(crate) fn load_each(
-        &self,
-    ) -> Result<Vec<(PathBuf, Result<Record, WiringError>)>, WiringError> {
+    pub(crate) fn load_each(&self) -> Result<Vec<Loaded>, WiringError> {
         let entries =
             fs::read_dir(&self.dir).map_err(|e| state_error(&self.dir, "cannot list", e))?;
         let mut paths = Vec::new();
