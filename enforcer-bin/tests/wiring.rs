@@ -23,7 +23,7 @@ use netns_harness::{require_root, AnonNs};
 use serde_json::Value;
 
 const TOOLS: &[&str] =
-    &["ip", "nft", "iptables-nft", "ip6tables-nft", "ethtool", "nsenter", "ping", "tc"];
+    &["ip", "nft", "iptables-nft", "ip6tables-nft", "ethtool", "nsenter", "ping", "tc", "sysctl"];
 
 /// A state directory removed at the end of the test.
 struct TempDir(PathBuf);
@@ -347,6 +347,20 @@ fn unwire_restores_exactly() {
     assert!(matches!(e, WiringError::NoSuchInterface { .. }), "{e}");
     let e = w.wire("other", Path::new(&lab.c1.path()), "eth0", WireKind::Tap).unwrap_err();
     assert!(matches!(e, WiringError::InUse { .. }), "{e}");
+
+    w.unwire("c1").unwrap();
+
+    // A wire that fails half-way (the service pair cannot be made: a stray link holds
+    // the name) is rolled back: the workload is as it was, nothing is recorded.
+    lab.enf.run(&["ip", "link", "del", "dev", "vbr-neuv"]).unwrap();
+    lab.enf
+        .run(&["ip", "link", "add", "name", "vbr-neuv", "type", "veth", "peer", "name", "stray0"])
+        .unwrap();
+    let e = w.wire("c1", Path::new(&lab.c1.path()), "eth0", WireKind::Inline).unwrap_err();
+    assert!(matches!(e, WiringError::Command { .. }), "{e}");
+    assert!(e.to_string().contains("vbr-neuv"), "{e}");
+    assert!(w.wired().is_empty());
+    assert_eq!(snapshot(&lab.c1), before, "rolled back");
 
     assert!(w.shutdown().is_empty());
     assert_eq!(snapshot(&lab.c1), before);

@@ -249,7 +249,7 @@ mod tests {
                  action mirred egress redirect dev vin1",
                 "tc filter add dev vbr-neuv pref 4 parent ffff: protocol all u32 \
                  match u32 0x4e657556 0xffffffff at -8 match u16 0x0001 0xffff at -4 \
-                 action pedit munge offset -8 u32 set 0x0200aabb munge offset -4 u16 set 0x0001 pipe \
+                 action pedit munge offset -8 u32 set 0x020000aa munge offset -4 u16 set 0xbb01 pipe \
                  action mirred egress redirect dev vex1",
             ]
         );
