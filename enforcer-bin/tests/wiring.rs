@@ -407,6 +407,21 @@ fn recovery_after_crash() {
     let (mut w, log) = lab.open(BackendChoice::Auto).unwrap();
     assert!(log.join("\n").contains("moved vex1 back as eth0"), "{log:?}");
     assert_eq!(snapshot(&lab.c1), before1, "c1 restored after a half-done wire");
+
+    // A crash, and the workload's namespace is gone by the next start: what is left of
+    // it in the enforcer namespace is removed.
+    let (x, y) = (AnonNs::new().unwrap(), AnonNs::new().unwrap());
+    x.veth_to("eth0", &y, "eth0").unwrap();
+    x.addr("eth0", "10.251.0.1/24").unwrap();
+    x.up("eth0").unwrap();
+    y.up("eth0").unwrap();
+    let wx = w.wire("x", Path::new(&x.path()), "eth0", WireKind::Inline).unwrap();
+    assert_eq!(wx.tag, Some(tag_mac(1)));
+    drop(w);
+    drop(x);
+    let (mut w, log) = lab.open(BackendChoice::Auto).unwrap();
+    assert!(log.join("\n").contains("is gone; deleted"), "{log:?}");
+    assert!(w.wired().is_empty());
     assert!(w.shutdown().is_empty());
     lab.enforcer_is_empty();
 }

@@ -8,7 +8,7 @@
 //! - **inline**: NeuVector's re-plumbing. The workload's interface `I` is moved into the
 //!   enforcer's namespace as `vex<i>`; a new veth pair `I`/`vin<i>` takes its place, and
 //!   `I` gets the original MAC, MTU, addresses and routes. Steering (the nftables netdev
-//!   table of [`nft`], or tc filters where `act_pedit` exists) sends the workload's
+//!   table of `wiring/nft.rs`, or tc filters where `act_pedit` exists) sends the workload's
 //!   unicast IP frames, MAC-tagged with [`tag_mac`], through the shared service pair
 //!   `vbr-neuv`/[`SERVICE_IFACE`], where the engine reads and writes them back.
 //! - **nfqueue**: iptables(-nft) chains in the workload's namespace queue its traffic to
@@ -23,13 +23,13 @@
 //!
 //! ## Crash safety
 //!
-//! Every change is written ahead to the state directory ([`state`]): a record per
+//! Every change is written ahead to the state directory (`wiring/state.rs`): a record per
 //! workload with the original interface snapshot and the phase reached. [`Wiring::open`]
 //! undoes every record a previous run left, checking the system rather than trusting
 //! the phase. Dropping a [`Wiring`] changes nothing (so a crash and a drop look the
 //! same); [`Wiring::shutdown`] is the orderly end.
 //!
-//! All commands run through `nsenter --net=PATH` ([`exec`]); the enforcer namespace is
+//! All commands run through `nsenter --net=PATH` (`wiring/exec.rs`); the enforcer namespace is
 //! held open by a file descriptor taken in [`Wiring::open`], so the `Wiring` may later be
 //! used from any thread.
 
@@ -90,9 +90,9 @@ pub enum BackendChoice {
 /// The inline steering backend in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Backend {
-    /// `table netdev enforcer` ([`nft`]).
+    /// `table netdev enforcer` (`wiring/nft.rs`).
     Nft,
-    /// tc ingress filters ([`tc`]).
+    /// tc ingress filters (`wiring/tc.rs`).
     Tc,
 }
 
@@ -141,6 +141,10 @@ pub struct Wired {
 }
 
 /// The wiring of every workload of this enforcer. See the module documentation.
+///
+/// Dropping it changes nothing in the system (the workloads stay wired, and the next
+/// [`Wiring::open`] on the same state directory undoes them); call
+/// [`Wiring::shutdown`] to unwire.
 #[derive(Debug)]
 pub struct Wiring {
     state: StateDir,
@@ -314,6 +318,9 @@ impl Wiring {
     /// to load into the enforcer namespace if the enforcer dies
     /// (`nsenter --net=<enforcer ns> nft -f -`, with `nft` on the guard's `PATH`). `None`
     /// when no inline workload is steered, or with the tc backend (no script form).
+    ///
+    /// The script names the `vin`/`vex` links of the workloads wired now: fetch it
+    /// again after every `wire`/`unwire`, or `nft` refuses it for a link that is gone.
     pub fn fail_open_script(&self) -> Option<String> {
         let ports = self.nft_ports(None);
         (self.backend == Some(Backend::Nft) && !ports.is_empty())
@@ -476,17 +483,14 @@ impl Wiring {
         let e = self.enf(name);
         let has_vex = link::link(&e, &vex)?.is_some();
         if !alive {
-            if link::link(&e, &vin)?.is_some() {
-                e.run(&["ip", "link", "del", "dev", &vin])?;
-            }
+            // The workload is gone (its end of the vin pair went with its namespace):
+            // its original interface has nowhere to go back to, and is deleted like
+            // the runtime would have deleted it.
+            del_link(&e, &vin)?;
+            del_link(&e, &vex)?;
             notes.push(format!(
-                "its namespace {} is gone; {}",
-                record.netns.display(),
-                if has_vex {
-                    format!("its original interface is left in the enforcer namespace as {vex}")
-                } else {
-                    "nothing to restore".into()
-                }
+                "its namespace {} is gone; deleted what was left of it here ({vin}, {vex})",
+                record.netns.display()
             ));
             return Ok(notes);
         }
@@ -731,6 +735,19 @@ impl Wiring {
                 workload: ENFORCER.into(),
                 message: "no free inline index".into(),
             })
+    }
+}
+
+/// Delete link `dev` if it is there (a link vanishing meanwhile, as when its namespace
+/// is being freed, is fine).
+fn del_link(ns: &Ns<'_>, dev: &str) -> Result<(), WiringError> {
+    if link::link(ns, dev)?.is_none() {
+        return Ok(());
+    }
+    match ns.attempt(&["ip", "link", "del", "dev", dev], None)? {
+        Ok(_) => Ok(()),
+        Err(_) if link::link(ns, dev)?.is_none() => Ok(()),
+        Err(f) => Err(f.into_error(ns.who)),
     }
 }
 
