@@ -113,6 +113,9 @@ counters! {
     icmp_errors_matched,
     /// ICMP errors quoting no known session (tracked as ICMP sessions of their own).
     icmp_errors_unmatched,
+    /// ICMPv6 link-control sessions (neighbour and router discovery, MLD, redirects)
+    /// admitted without policy, as ARP is.
+    icmp6_link_control,
     /// IP fragments received.
     frags,
     /// Datagrams reassembled from fragments and inspected.

@@ -593,3 +593,29 @@ fn two_inline_workloads_each_frame_passes_twice_and_each_pass_is_its_own_session
     assert_eq!(r.actions, vec![Action::Forward, Action::Drop(DropReason::Policy)]);
     assert_eq!(violations(&r).len(), 1);
 }
+
+#[test]
+fn ipv6_neighbour_discovery_is_never_policed() {
+    // A protected workload with no rule: echo is denied, but neighbour solicitation and
+    // advertisement (IPv6's ARP) pass, or the link itself would break.
+    let c6 = Host::v6(1, "fd00::1".parse().unwrap());
+    let s6 = Host::v6(2, "fd00::2".parse().unwrap());
+    let st = store(PolicyConfig {
+        workloads: vec![workload("web6", &s6, Mode::Protect, Wiring::Inline, vec![])],
+        ..Default::default()
+    });
+    let mut to_s = IpPath::new(c6, s6);
+    let mut to_c = to_s.reversed();
+    let target = [0u8; 20];
+    let frames = vec![
+        to_s.icmp(135, 0, [0; 4], &target), // neighbour solicitation
+        to_c.icmp(136, 0, [0x60, 0, 0, 0], &target), // neighbour advertisement
+        to_s.icmp(135, 0, [0; 4], &target),
+        to_s.echo_request(7, 1, b"ping"),
+    ];
+    let r = run_with(ctx_with(&st), &frames, |_| {});
+    assert_eq!(&r.actions[..3], &[Action::Forward; 3]);
+    assert_eq!(r.actions[3], Action::Drop(DropReason::Policy));
+    assert_eq!(violations(&r).len(), 1, "only the echo");
+    assert!(r.ctx.counters().icmp6_link_control >= 1);
+}

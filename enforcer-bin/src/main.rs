@@ -43,6 +43,53 @@ enum Command {
     /// Turn Discover-mode connection reports (EVE JSON lines) into a policy file of
     /// learned allow rules.
     Learn(LearnArgs),
+    /// Run the agent: wire the run file's workloads, enforce, report, until SIGINT,
+    /// SIGTERM or `enforcer ctl stop` (SIGHUP re-reads the policy file).
+    Run(RunArgs),
+    /// Talk to a running agent through its control socket.
+    Ctl(CtlArgs),
+    /// The fail-open guard of `run` (started by it; not for direct use).
+    #[command(hide = true)]
+    Guard,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The run file (TOML or JSON): workloads, policy file, workers, reports.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CtlArgs {
+    /// The agent's control socket (default: <state_dir>/control.sock of --config, else
+    /// /run/enforcer/control.sock).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Find the socket through this run file's state_dir.
+    #[arg(long, value_name = "FILE", conflicts_with = "socket")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    request: CtlRequest,
+}
+
+#[derive(Debug, Subcommand)]
+enum CtlRequest {
+    /// Workloads, modes and wiring (JSON).
+    Status,
+    /// Worker, port and queue counters (JSON).
+    Stats,
+    /// Change a workload's mode (re-wires it when the data path changes).
+    Mode {
+        /// Workload name.
+        workload: String,
+        /// discover, monitor or protect.
+        mode: String,
+    },
+    /// Re-read the policy file.
+    Reload,
+    /// Unwire everything and stop.
+    Stop,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +162,64 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Replay(args) => replay(args),
         Command::Learn(args) => learn(args),
+        Command::Run(args) => match enforcer::run::run(&args.config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("enforcer: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Ctl(args) => ctl(args),
+        Command::Guard => match enforcer::run::guard::serve(io::stdin().lock()) {
+            Ok(what) => {
+                eprintln!("enforcer guard: {what}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("enforcer guard: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn ctl(args: CtlArgs) -> ExitCode {
+    let socket = match (&args.socket, &args.config) {
+        (Some(s), _) => s.clone(),
+        (None, Some(c)) => match enforcer::config::run_file::RunFile::load(c) {
+            Ok(f) => enforcer::run::control::socket_path(&f.state_dir),
+            Err(e) => {
+                eprintln!("enforcer: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => enforcer::run::control::socket_path(Path::new("/run/enforcer")),
+    };
+    let req = match &args.request {
+        CtlRequest::Status => serde_json::json!({"cmd": "status"}),
+        CtlRequest::Stats => serde_json::json!({"cmd": "stats"}),
+        CtlRequest::Mode { workload, mode } => {
+            serde_json::json!({"cmd": "set_mode", "workload": workload, "mode": mode})
+        }
+        CtlRequest::Reload => serde_json::json!({"cmd": "reload"}),
+        CtlRequest::Stop => serde_json::json!({"cmd": "stop"}),
+    };
+    match enforcer::run::control::request(&socket, &req.to_string()) {
+        Ok(reply) if reply["ok"] == true => {
+            if !reply["result"].is_null() {
+                let text = serde_json::to_string_pretty(&reply["result"]).unwrap_or_default();
+                println!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(reply) => {
+            eprintln!("enforcer: {}", reply["error"].as_str().unwrap_or("request failed"));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("enforcer: control socket {}: {e}", socket.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -144,6 +144,14 @@ impl Ctx {
     ) -> Result<(), Action> {
         let (dst, src) = mac_pair(frame);
         s.macs = if dir == Dir::ToServer { [src, dst] } else { [dst, src] };
+        if let L4::Icmp(h) = d.l4 {
+            if crate::flow::icmp::is_link_control(&h) {
+                // IPv6's ARP: tracked, never policed (denying it cuts the link).
+                self.counters.icmp6_link_control += 1;
+                s.pol.flags |= pf::LINK_CONTROL;
+                return Ok(());
+            }
+        }
         if !self.snap.has_workloads() {
             return Ok(());
         }
@@ -198,6 +206,9 @@ impl Ctx {
         let s = self.table.get(idx);
         if s.pol.has(pf::BLOCKED) {
             return Some(self.drop(DropReason::Blocked));
+        }
+        if s.pol.has(pf::LINK_CONTROL) {
+            return None;
         }
         let mut reeval = s.pol.has(pf::REEVAL);
         if s.pol.snap != snap_version as u32 {

@@ -32,6 +32,13 @@ fn request_of_reply(h: &IcmpHdr) -> Option<u8> {
     }
 }
 
+/// Is this ICMPv6 link-layer control, which IPv6 needs as IPv4 needs ARP: MLD (130–132,
+/// 143), router and neighbour discovery (133–137), inverse ND (141, 142), multicast
+/// router discovery (151–153)? These pass without a session or policy.
+pub(crate) fn is_link_control(h: &IcmpHdr) -> bool {
+    h.v6 && matches!(h.ty, 130..=137 | 141 | 142 | 143 | 151..=153)
+}
+
 /// Is this an error message that quotes another packet?
 pub(crate) fn is_error(h: &IcmpHdr) -> bool {
     if h.v6 {

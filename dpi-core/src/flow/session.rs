@@ -101,6 +101,8 @@ pub(crate) mod pf {
     pub(crate) const REEVAL: u8 = 1 << 5;
     /// The deciding workload's rules name DNS peers.
     pub(crate) const NAMES: u8 = 1 << 6;
+    /// ICMPv6 link control (neighbour discovery, MLD): never policed.
+    pub(crate) const LINK_CONTROL: u8 = 1 << 7;
 }
 
 /// No workload decides (open).

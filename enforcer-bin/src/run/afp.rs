@@ -1,0 +1,331 @@
+//! AF_PACKET workers: one thread, one engine context, and one socket of every port each.
+//!
+//! A worker owns its member of the inline service port's fanout group (`vth-neuv`) and
+//! of every tap port's group. `PACKET_FANOUT_HASH` puts both directions of a flow on the
+//! same member, and every group is joined in worker order, so member *i* of each group is
+//! worker *i*: a flow lands on the same worker whether it is seen on a tap or inline, and
+//! a workload switched from Discover to Protect keeps its sessions.
+//!
+//! ## Tap frames carry the workload's tag
+//!
+//! A frame between two tapped workloads is seen twice (leaving one, entering the other),
+//! exactly like a frame between two inline workloads passes the service port twice. The
+//! worker rewrites the workload's MAC in the tap copy (the copy only; nothing is sent) to
+//! the workload's tag MAC (`4e:65:75:56:HH:LL`), the same tag the inline steering uses. So
+//! each sighting is its own session in the engine, decided by its own workload, and a tap
+//! session is the very session that continues inline after a switch to Protect.
+//!
+//! ## Loop
+//!
+//! ```text
+//!  commands (add/remove ports, stats) ─► poll(ports, ≤ 20 ms) ─► handle_timeout(now)
+//!   ─► service.recv: recv_packet → Forward | Drop      (inline verdicts)
+//!   ─► taps.recv:    rewrite tag, recv_packet           (verdicts ignored)
+//!   ─► poll_transmit → service.transmit (TCP resets)
+//!   ─► events → report lines
+//! ```
+//!
+//! The poll watches at most 16 descriptors (the service port and 15 taps); ports beyond
+//! that are still read on every turn, at worst 20 ms later.
+
+use super::clock::Clock;
+use super::sink::{EventCounts, EventPump, ReportSink};
+use dpi_afpacket::{KernelStats, PortCounters, ServicePort, TapPort, Verdict};
+use dpi_core::{Action, Counters, Ctx};
+use serde::Serialize;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Frames taken from one port per turn.
+const BATCH: usize = 256;
+/// Longest wait for a frame; the worker sees commands and its stop flag this often.
+const POLL: Duration = Duration::from_millis(20);
+/// Descriptors one poll watches (`dpi_afpacket::poll_ready`).
+const POLL_FDS: usize = 16;
+
+/// A tap port of one workload, as a worker owns it.
+#[derive(Debug)]
+pub struct TapMember {
+    /// The workload.
+    pub workload: Arc<str>,
+    /// Its interface's MAC.
+    pub mac: [u8; 6],
+    /// Its tag MAC.
+    pub tag: [u8; 6],
+    /// The socket.
+    pub port: TapPort,
+}
+
+/// What the daemon asks of a worker.
+#[derive(Debug)]
+pub enum Command {
+    /// Start reading a tap port.
+    AddTap(TapMember),
+    /// Stop reading (and close) the tap port of a workload.
+    RemoveTap(Arc<str>),
+    /// Use this service port (replacing any).
+    SetService(ServicePort),
+    /// Send a snapshot of the counters.
+    Stats(SyncSender<WorkerStats>),
+}
+
+/// Counters of one port.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PortStats {
+    /// Interface (or workload, for taps).
+    pub name: String,
+    /// Frames handed to the engine.
+    pub rx_frames: u64,
+    /// Frames forwarded (service port).
+    pub forwarded: u64,
+    /// Frames dropped on the engine's verdict (service port).
+    pub dropped: u64,
+    /// Frames sent (forwarded plus injected).
+    pub tx_frames: u64,
+    /// Frames lost for want of a TX slot.
+    pub tx_ring_full: u64,
+    /// Frames the kernel refused.
+    pub tx_errors: u64,
+    /// Oversize frames seen only truncated.
+    pub oversize_dropped: u64,
+    /// Frames with unfinished checksums (transmit offload on upstream).
+    pub csum_not_ready: u64,
+    /// Frames the kernel offered the ring.
+    pub kernel_packets: u64,
+    /// Frames the kernel dropped because the ring was full.
+    pub kernel_drops: u64,
+}
+
+impl PortStats {
+    fn new(name: &str, c: PortCounters, k: KernelStats) -> Self {
+        PortStats {
+            name: name.to_string(),
+            rx_frames: c.rx_frames,
+            forwarded: c.forwarded,
+            dropped: c.dropped,
+            tx_frames: c.tx_frames,
+            tx_ring_full: c.tx_ring_full,
+            tx_errors: c.tx_errors,
+            oversize_dropped: c.oversize_dropped,
+            csum_not_ready: c.csum_not_ready,
+            kernel_packets: k.packets,
+            kernel_drops: k.drops,
+        }
+    }
+}
+
+/// A snapshot of one worker.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkerStats {
+    /// Worker name (`afpacket-N`, `nfqueue-WORKLOAD`).
+    pub worker: String,
+    /// Live sessions.
+    pub sessions: usize,
+    /// Engine counters.
+    #[serde(skip)]
+    pub counters: Counters,
+    /// Events by kind.
+    pub events: EventCounts,
+    /// Resets the engine wanted to send that had no port to leave by (tap only).
+    pub transmit_unsent: u64,
+    /// Per port.
+    pub ports: Vec<PortStats>,
+}
+
+/// One AF_PACKET worker.
+#[derive(Debug)]
+pub struct Worker {
+    name: String,
+    ctx: Ctx,
+    clock: Clock,
+    service: Option<ServicePort>,
+    taps: Vec<TapMember>,
+    commands: Receiver<Command>,
+    stop: Arc<AtomicBool>,
+    pump: EventPump,
+    sink: Arc<ReportSink>,
+    transmit_unsent: u64,
+}
+
+impl Worker {
+    /// A worker running `ctx`; it takes ports and requests from `commands`.
+    pub fn new(
+        index: usize,
+        ctx: Ctx,
+        clock: Clock,
+        commands: Receiver<Command>,
+        stop: Arc<AtomicBool>,
+        pump: EventPump,
+        sink: Arc<ReportSink>,
+    ) -> Worker {
+        Worker {
+            name: format!("afpacket-{index}"),
+            ctx,
+            clock,
+            service: None,
+            taps: Vec::new(),
+            commands,
+            stop,
+            pump,
+            sink,
+            transmit_unsent: 0,
+        }
+    }
+
+    /// Run until the stop flag is set (or the daemon is gone), then end every session and
+    /// write the last reports.
+    pub fn run(mut self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            if !self.commands() {
+                break;
+            }
+            self.wait();
+            self.turn();
+        }
+        self.finish();
+    }
+
+    /// Apply pending commands; false when the daemon side is gone.
+    fn commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::AddTap(m)) => {
+                    self.taps.retain(|t| t.workload != m.workload);
+                    self.taps.push(m);
+                }
+                Ok(Command::RemoveTap(w)) => self.taps.retain(|t| t.workload != w),
+                Ok(Command::SetService(p)) => self.service = Some(p),
+                Ok(Command::Stats(reply)) => {
+                    let _ = reply.send(self.stats());
+                }
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn wait(&mut self) {
+        let ready = self.service.as_ref().is_some_and(|p| p.ready())
+            || self.taps.iter().any(|t| t.port.ready());
+        if ready {
+            return;
+        }
+        let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(POLL_FDS);
+        if let Some(p) = &self.service {
+            fds.push(p.as_fd());
+        }
+        fds.extend(self.taps.iter().map(|t| t.port.as_fd()).take(POLL_FDS - fds.len()));
+        if fds.is_empty() {
+            std::thread::sleep(POLL);
+        } else {
+            // An error here (EINTR) only shortens the wait.
+            let _ = dpi_afpacket::poll_ready(&fds, POLL);
+        }
+    }
+
+    fn turn(&mut self) {
+        let Worker { ctx, clock, service, taps, .. } = self;
+        ctx.handle_timeout(clock.now());
+        if let Some(port) = service.as_mut() {
+            port.recv(BATCH, |frame, _meta| match ctx.recv_packet(frame) {
+                Action::Forward => Verdict::Forward,
+                Action::Drop(_) => Verdict::Drop,
+            });
+        }
+        for tap in taps.iter_mut() {
+            let (mac, tag) = (tap.mac, tap.tag);
+            tap.port.recv(BATCH, |frame, _meta| {
+                retag(frame, mac, tag);
+                // A copy: the verdict has nothing to act on.
+                let _ = ctx.recv_packet(frame);
+            });
+        }
+        while let Some(t) = self.ctx.poll_transmit() {
+            match self.service.as_mut() {
+                Some(port) => {
+                    port.transmit(&t.frame);
+                }
+                None => self.transmit_unsent += 1,
+            }
+        }
+        if let Some(port) = self.service.as_mut() {
+            port.flush();
+        }
+        self.pump.drain(&mut self.ctx, &self.sink);
+    }
+
+    fn stats(&mut self) -> WorkerStats {
+        let mut ports = Vec::with_capacity(self.taps.len() + 1);
+        if let Some(p) = self.service.as_mut() {
+            let ks = p.kernel_stats().unwrap_or_default();
+            ports.push(PortStats::new(p.iface(), p.counters(), ks));
+        }
+        for t in self.taps.iter_mut() {
+            let ks = t.port.kernel_stats().unwrap_or_default();
+            ports.push(PortStats::new(&t.workload, t.port.counters(), ks));
+        }
+        WorkerStats {
+            worker: self.name.clone(),
+            sessions: self.ctx.session_count(),
+            counters: *self.ctx.counters(),
+            events: self.pump.counts,
+            transmit_unsent: self.transmit_unsent,
+            ports,
+        }
+    }
+
+    fn finish(&mut self) {
+        // End every session (bounded by the event queue: drain between rounds).
+        let mut rounds = 0;
+        while self.ctx.flush() > 0 && rounds < 1 << 16 {
+            self.pump.drain(&mut self.ctx, &self.sink);
+            rounds += 1;
+        }
+        self.ctx.flush();
+        self.pump.drain(&mut self.ctx, &self.sink);
+    }
+}
+
+/// In a tap copy, replace the workload's MAC (as source, else as destination) by its tag.
+pub fn retag(frame: &mut [u8], mac: [u8; 6], tag: [u8; 6]) {
+    if frame.len() < 14 {
+        return;
+    }
+    if frame[6..12] == mac {
+        frame[6..12].copy_from_slice(&tag);
+    } else if frame[0..6] == mac {
+        frame[0..6].copy_from_slice(&tag);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retag_replaces_the_workload_side_only() {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let tag = [0x4e, 0x65, 0x75, 0x56, 0, 1];
+        let peer = [2, 0, 0, 0, 0, 2];
+        let mut out = [peer, mac].concat();
+        out.extend_from_slice(&[8, 0]);
+        retag(&mut out, mac, tag);
+        assert_eq!(&out[0..6], &peer);
+        assert_eq!(&out[6..12], &tag);
+        let mut inb = [mac, peer].concat();
+        inb.extend_from_slice(&[8, 0]);
+        retag(&mut inb, mac, tag);
+        assert_eq!(&inb[0..6], &tag);
+        let mut other = [peer, peer].concat();
+        other.extend_from_slice(&[8, 0]);
+        let before = other.clone();
+        retag(&mut other, mac, tag);
+        assert_eq!(other, before);
+        let mut short = [1u8, 2, 3];
+        retag(&mut short, mac, tag);
+        assert_eq!(short, [1, 2, 3]);
+    }
+}
