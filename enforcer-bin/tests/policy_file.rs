@@ -712,3 +712,20 @@ fn the_examples_in_the_docs_parse() {
     }
     assert_eq!(checked, (5, 2));
 }
+
+#[test]
+fn the_run_example_parses_with_its_policy() {
+    use enforcer::config::run_file::RunFile;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/run");
+    let run = RunFile::load(dir.join("run.toml")).unwrap();
+    assert_eq!(run.workloads.len(), 2);
+    let policy = PolicyFile::load(run.policy.as_deref().unwrap()).unwrap();
+    assert_eq!(policy.rules.len(), 1);
+    assert!(policy.unknown_workloads(|n| run.get(n).is_some()).is_empty());
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/live.md"))
+            .unwrap();
+    let block = doc.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+    let from_doc = RunFile::parse(block, "docs/live.md", Format::Toml).unwrap();
+    assert_eq!(from_doc.workloads.len(), 2);
+}
