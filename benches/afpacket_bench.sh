@@ -126,12 +126,14 @@ af-packet:
     copy-mode: ips
     copy-iface: vin
 EOF
-nsx enf suricata -c "$tmp/suri/suricata.yaml" --af-packet --runmode workers -k none \
+# Not through nsx: `ip netns exec` execs suricata, so $! is suricata itself (a backgrounded
+# function is a bash subshell, which ignored the signal and never exited: the script hung).
+ip netns exec enf suricata -c "$tmp/suri/suricata.yaml" --af-packet --runmode workers -k none \
   --pidfile "$tmp/suri/pid" >"$tmp/suri/stdout" 2>&1 &
 suri=$!
 wait_path "suricata" || { cat "$tmp/suri/stdout" "$tmp/suri/suricata.log" >&2; exit 1; }
 measure "(c) Suricata $(suricata -V | awk '{print $5}') AF_PACKET IPS (no rules)" >/dev/null
-kill -INT $suri; wait $suri || true
+kill -TERM $suri; wait $suri || true
 
 echo
 echo "afpacket_bench: ${secs}s per run, $(nproc) CPUs, kernel $(uname -r)"
