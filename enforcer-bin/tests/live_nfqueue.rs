@@ -128,6 +128,14 @@ fn nfqueue_enforces_v4_v6_and_apps_and_bypasses_when_gone() {
     let port = &q["ports"][0];
     assert!(port["rx_frames"].as_u64().unwrap() > 100, "{q}");
     assert!(port["dropped"].as_u64().unwrap() >= 6, "{q}");
+    // The kernel's own view: every packet we answered got an id, none was lost.
+    let kq = &q["queue"];
+    assert!(
+        kq["kernel_id_sequence"].as_u64().unwrap() >= port["rx_frames"].as_u64().unwrap(),
+        "{q}"
+    );
+    assert_eq!(kq["kernel_queue_dropped"], 0, "{q}");
+    assert!(kq["batch_msgs"].as_u64().unwrap() > 0, "consecutive verdicts batched: {q}");
 
     // Clean stop: the rules are gone exactly, and traffic flows on any port.
     e.stop();

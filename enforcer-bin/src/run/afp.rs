@@ -133,6 +133,9 @@ pub struct WorkerStats {
     pub transmit_unsent: u64,
     /// Per port.
     pub ports: Vec<PortStats>,
+    /// The queue's own counters (NFQUEUE workers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<super::nfq::NfqStats>,
 }
 
 /// One AF_PACKET worker.
@@ -274,6 +277,7 @@ impl Worker {
             events: self.pump.counts,
             transmit_unsent: self.transmit_unsent,
             ports,
+            queue: None,
         }
     }
 

@@ -16,9 +16,11 @@
 //! An AF_PACKET workload in Discover or Monitor is watched through a tap port (a copy of
 //! its traffic; nothing can be stopped); in Protect its link is re-plumbed through the
 //! enforcer's namespace and every frame passes the service port (`vth-neuv`), where the
-//! engine forwards or drops it and injects TCP resets. Switching modes re-wires: the
-//! policy store learns the new mode first, then the link is re-plumbed, then the tap is
-//! closed, so no frame is unseen. An NFQUEUE workload is queued in every mode.
+//! engine forwards or drops it and injects TCP resets. Switching modes re-wires: the link
+//! is re-plumbed, the policy store learns the new mode and tag, the new port is attached,
+//! and only then is the old tap closed. Connections live across the switch (TCP
+//! retransmits what the few milliseconds of re-plumbing lose). An NFQUEUE workload is
+//! queued in every mode.
 //!
 //! ## Stopping, and dying
 //!
@@ -545,8 +547,8 @@ impl Daemon {
         if kind == live.wired.kind {
             return self.update_store();
         }
-        // The engine learns the mode first (store), then the link changes, then the old
-        // ports close: every frame is seen by one path or the other.
+        // The link changes, the engine learns the mode and tag, the new port is attached,
+        // then the old tap closes.
         let was_tap = live.wired.kind == WireKind::Tap;
         let (netns, iface) = (live.cfg.netns.clone(), live.cfg.iface.clone());
         let wired = match self.wiring.wire(name, &netns, &iface, kind) {

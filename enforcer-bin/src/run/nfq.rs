@@ -24,6 +24,32 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// An NFQUEUE worker's queue counters, ours and the kernel's.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct NfqStats {
+    /// Verdict messages sent (single and batch).
+    pub verdict_msgs: u64,
+    /// Of which batch verdicts (`NFQNL_MSG_VERDICT_BATCH`).
+    pub batch_msgs: u64,
+    /// Receive errors other than `ENOBUFS`.
+    pub recv_errors: u64,
+    /// `ENOBUFS`: the socket buffer overran and the kernel dropped (or, fail-open,
+    /// accepted) packets we never saw.
+    pub enobufs: u64,
+    /// Messages that did not parse.
+    pub malformed: u64,
+    /// Packets accepted because the engine could not parse the synthetic frame.
+    pub accepted_unparsed: u64,
+    /// Kernel: packets waiting in the queue now.
+    pub kernel_queue_total: u32,
+    /// Kernel: packets dropped because the queue was full (fail-open off).
+    pub kernel_queue_dropped: u32,
+    /// Kernel: packets dropped because the netlink socket was full.
+    pub kernel_user_dropped: u32,
+    /// Kernel: packet ids handed out (packets queued since the queue was bound).
+    pub kernel_id_sequence: u32,
+}
+
 /// Packets taken per receive call.
 const BATCH: usize = 64;
 
@@ -162,6 +188,18 @@ impl Worker {
                     .map_or(0, |k| u64::from(k.queue_dropped) + u64::from(k.user_dropped)),
                 ..PortStats::default()
             }],
+            queue: Some(NfqStats {
+                verdict_msgs: q.verdict_msgs,
+                batch_msgs: q.batch_msgs,
+                recv_errors: q.recv_errors,
+                enobufs: q.enobufs,
+                malformed: q.malformed,
+                accepted_unparsed: self.accepted_unparsed,
+                kernel_queue_total: k.map_or(0, |k| k.queue_total),
+                kernel_queue_dropped: k.map_or(0, |k| k.queue_dropped),
+                kernel_user_dropped: k.map_or(0, |k| k.user_dropped),
+                kernel_id_sequence: k.map_or(0, |k| k.id_sequence),
+            }),
         }
     }
 }
