@@ -4,7 +4,9 @@
 #   (a) kernel forwarding: a Linux bridge over vin and vex,
 #   (b) dpi-afpacket: the `inline_bridge` example (two ServicePorts, TPACKET_V2 RX+TX
 #       rings, dpi-core `Ctx::recv_packet` on every frame, one worker thread),
-#   (c) Suricata 7 in AF_PACKET IPS mode (copy-mode: ips, copy-iface, no rules, workers).
+#   (c) Suricata 7 in AF_PACKET IPS mode (copy-mode: ips, copy-iface, no rules, workers),
+#   (d) `enforcer run` with c2 in Protect (the product: re-plumbed link, nft steering,
+#       the vth-neuv service port, one worker), vin and vex bridged as in (a).
 # For each: ping RTT (median/avg of 50 pings), iperf3 TCP throughput (one stream) and
 # 64-byte UDP packets/s reached c2 (rx_packets delta of c2's eth0, iperf3 -b 0).
 # Transmit checksum offload is off on both containers' eth0 in every mode (needed by (b)
@@ -22,10 +24,12 @@ if [ -z "${AFPB_INNER:-}" ]; then
     command -v "$t" >/dev/null || { echo "afpacket_bench: missing $t" >&2; exit 2; }
   done
   cargo build --release --quiet -p dpi-afpacket --example inline_bridge
+  cargo build --release --quiet -p enforcer-bin --bin enforcer
   bin="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/inline_bridge"
+  enforcer="${CARGO_TARGET_DIR:-$PWD/target}/release/enforcer"
   [ -x "$bin" ] || { echo "afpacket_bench: $bin not built" >&2; exit 2; }
   exec unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private \
-    env AFPB_INNER=1 AFPB_BIN="$bin" bash "$0" "$secs"
+    env AFPB_INNER=1 AFPB_BIN="$bin" AFPB_ENFORCER="$enforcer" bash "$0" "$secs"
 fi
 
 # ---- inside the private namespaces ----
@@ -134,6 +138,42 @@ suri=$!
 wait_path "suricata" || { cat "$tmp/suri/stdout" "$tmp/suri/suricata.log" >&2; exit 1; }
 measure "(c) Suricata $(suricata -V | awk '{print $5}') AF_PACKET IPS (no rules)" >/dev/null
 kill -TERM $suri; wait $suri || true
+
+# (d) `enforcer run`, c2 in Protect: the whole product path. vin and vex are bridged as in
+# (a); the enforcer re-plumbs c2's link through its namespace (c2's eth0 becomes vex1 on the
+# bridge, a new eth0/vin1 pair is created) and nft steers c2's frames through vbr-neuv to
+# the engine on vth-neuv and back: every frame crosses the engine once, plus the bridge and
+# the steering hops (a)-(c) do not have.
+nsx enf ip link add name br0 type bridge
+nsx enf ip link set vin master br0; nsx enf ip link set vex master br0; nsx enf ip link set br0 up
+cat > "$tmp/policy.toml" <<EOF
+[[rule]]
+id = 1
+from = "10.250.0.1"
+to = "10.250.0.2"
+ports = ["tcp/5201", "udp/5201", "icmp"]
+action = "allow"
+EOF
+cat > "$tmp/run.toml" <<EOF
+policy = "$tmp/policy.toml"
+workers = 1
+reports = "$tmp/reports.json"
+state_dir = "$tmp/state"
+[[workload]]
+name = "c2"
+netns = "/run/netns/c2"
+mode = "protect"
+EOF
+nsx enf "$AFPB_ENFORCER" run --config "$tmp/run.toml" 2>"$tmp/enforcer.log" &
+enf_pid=$!
+for _ in $(seq 100); do [ -S "$tmp/state/control.sock" ] && break; sleep 0.1; done
+wait_path "enforcer run" || { cat "$tmp/enforcer.log" >&2; exit 1; }
+nsx c2 ethtool -K eth0 tx off >/dev/null # the new eth0 (the old one became vex1)
+measure "(d) enforcer run, c2 in Protect" >/dev/null
+"$AFPB_ENFORCER" ctl --socket "$tmp/state/control.sock" stats 2>/dev/null \
+  | python3 -c 'import json,sys; [print("  # (d)", p) for w in json.load(sys.stdin)["workers"] for p in w["ports"]]' >&2 || true
+kill -TERM $enf_pid; wait $enf_pid || true
+nsx enf ip link del br0
 
 echo
 echo "afpacket_bench: ${secs}s per run, $(nproc) CPUs, kernel $(uname -r)"
