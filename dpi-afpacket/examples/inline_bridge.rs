@@ -53,14 +53,15 @@ fn parse() -> Result<Args, String> {
 
 /// Run `ctx` (if any) on one batch from `rx`, forwarding through `tx`.
 fn pump(rx: &mut ServicePort, tx: &mut ServicePort, ctx: &mut Option<Ctx>, now: Time) -> usize {
+    // Timers advance once per batch: every frame of the batch arrived by `now`.
+    if let Some(c) = ctx.as_mut() {
+        c.handle_timeout(now);
+    }
     let n = rx.recv_to(tx, 256, |frame, _meta| match ctx {
-        Some(c) => {
-            c.handle_timeout(now);
-            match c.recv_packet(frame) {
-                Action::Forward => Verdict::Forward,
-                Action::Drop(_) => Verdict::Drop,
-            }
-        }
+        Some(c) => match c.recv_packet(frame) {
+            Action::Forward => Verdict::Forward,
+            Action::Drop(_) => Verdict::Drop,
+        },
         None => Verdict::Forward,
     });
     if let Some(c) = ctx {
