@@ -124,6 +124,19 @@ fn discover_reports_exactly_the_connections_made() {
     assert_eq!(curl(&t.c1, "http://10.77.0.2:8000/"), 0);
     assert_eq!(web.join().unwrap(), vec!["answered".to_string()]);
 
+    // Bad control requests get an error reply and change nothing.
+    for bad in [
+        "not json",
+        r#"{"cmd":"format_disk"}"#,
+        r#"{"cmd":"set_mode","workload":"nobody","mode":"protect"}"#,
+        r#"{"cmd":"set_mode","workload":"c1","mode":"paranoid"}"#,
+    ] {
+        let v = e.try_ctl(bad).unwrap();
+        assert_eq!(v["ok"], false, "{bad}: {v}");
+        assert!(!v["error"].as_str().unwrap().is_empty(), "{bad}: {v}");
+    }
+    assert_eq!(e.ctl(r#"{"cmd":"status"}"#)["workloads"], status["workloads"]);
+
     // Sessions end and are reported at stop.
     std::thread::sleep(Duration::from_millis(300));
     e.stop();
@@ -341,4 +354,38 @@ fn sigkill_fails_open_when_configured() {
     e.stop();
     assert_eq!(Topo::link_state(&t.c1), before1);
     assert!(ping(&t.c1, C2, 1));
+}
+
+#[test]
+fn a_failed_start_unwires_what_it_had_wired() {
+    if !ready() {
+        return;
+    }
+    let t = Topo::new("badstart");
+    let before1 = Topo::link_state(&t.c1);
+    // c1 is wired inline first; c2 names an interface that does not exist.
+    let run = t.run_file("", "", &[("c1", &t.c1, "protect", "afpacket")]);
+    let mut text = std::fs::read_to_string(&run).unwrap();
+    text.push_str(&format!(
+        "[[workload]]\nname = \"c2\"\nnetns = \"{}\"\niface = \"eth9\"\nmode = \"protect\"\n",
+        t.c2.path()
+    ));
+    std::fs::write(&run, text).unwrap();
+    let out = t
+        .enf
+        .cmd(env!("CARGO_BIN_EXE_enforcer"))
+        .args(["run", "--config"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("c2") && stderr.contains("eth9"),
+        "names the workload and interface: {stderr}"
+    );
+    assert_eq!(Topo::link_state(&t.c1), before1, "c1 restored: {stderr}");
+    assert!(ping(&t.c1, C2, 1));
+    let enf_links = t.enf.output(&["ip", "-o", "link"]).unwrap();
+    assert!(!enf_links.contains("vex"), "nothing left in the enforcer namespace: {enf_links}");
 }
