@@ -28,10 +28,9 @@
 //! The poll watches at most 16 descriptors (the service port and 15 taps); ports beyond
 //! that are still read on every turn, at worst 20 ms later.
 
-use super::clock::Clock;
-use super::sink::{EventCounts, EventPump, ReportSink};
+use super::sink::{Engine, EventCounts};
 use dpi_afpacket::{KernelStats, PortCounters, ServicePort, TapPort, Verdict};
-use dpi_core::{Action, Counters, Ctx};
+use dpi_core::{Action, Counters};
 use serde::Serialize;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,38 +141,29 @@ pub struct WorkerStats {
 #[derive(Debug)]
 pub struct Worker {
     name: String,
-    ctx: Ctx,
-    clock: Clock,
+    engine: Engine,
     service: Option<ServicePort>,
     taps: Vec<TapMember>,
     commands: Receiver<Command>,
     stop: Arc<AtomicBool>,
-    pump: EventPump,
-    sink: Arc<ReportSink>,
     transmit_unsent: u64,
 }
 
 impl Worker {
-    /// A worker running `ctx`; it takes ports and requests from `commands`.
+    /// A worker running `engine`; it takes ports and requests from `commands`.
     pub fn new(
         index: usize,
-        ctx: Ctx,
-        clock: Clock,
+        engine: Engine,
         commands: Receiver<Command>,
         stop: Arc<AtomicBool>,
-        pump: EventPump,
-        sink: Arc<ReportSink>,
     ) -> Worker {
         Worker {
             name: format!("afpacket-{index}"),
-            ctx,
-            clock,
+            engine,
             service: None,
             taps: Vec::new(),
             commands,
             stop,
-            pump,
-            sink,
             transmit_unsent: 0,
         }
     }
@@ -230,8 +220,9 @@ impl Worker {
     }
 
     fn turn(&mut self) {
-        let Worker { ctx, clock, service, taps, .. } = self;
-        ctx.handle_timeout(clock.now());
+        self.engine.tick();
+        let Worker { engine, service, taps, .. } = self;
+        let ctx = &mut engine.ctx;
         if let Some(port) = service.as_mut() {
             port.recv(BATCH, |frame, _meta| match ctx.recv_packet(frame) {
                 Action::Forward => Verdict::Forward,
@@ -246,7 +237,7 @@ impl Worker {
                 let _ = ctx.recv_packet(frame);
             });
         }
-        while let Some(t) = self.ctx.poll_transmit() {
+        while let Some(t) = self.engine.ctx.poll_transmit() {
             match self.service.as_mut() {
                 Some(port) => {
                     port.transmit(&t.frame);
@@ -257,7 +248,7 @@ impl Worker {
         if let Some(port) = self.service.as_mut() {
             port.flush();
         }
-        self.pump.drain(&mut self.ctx, &self.sink);
+        self.engine.drain();
     }
 
     fn stats(&mut self) -> WorkerStats {
@@ -272,9 +263,9 @@ impl Worker {
         }
         WorkerStats {
             worker: self.name.clone(),
-            sessions: self.ctx.session_count(),
-            counters: *self.ctx.counters(),
-            events: self.pump.counts,
+            sessions: self.engine.ctx.session_count(),
+            counters: *self.engine.ctx.counters(),
+            events: self.engine.counts(),
             transmit_unsent: self.transmit_unsent,
             ports,
             queue: None,
@@ -282,14 +273,7 @@ impl Worker {
     }
 
     fn finish(&mut self) {
-        // End every session (bounded by the event queue: drain between rounds).
-        let mut rounds = 0;
-        while self.ctx.flush() > 0 && rounds < 1 << 16 {
-            self.pump.drain(&mut self.ctx, &self.sink);
-            rounds += 1;
-        }
-        self.ctx.flush();
-        self.pump.drain(&mut self.ctx, &self.sink);
+        self.engine.finish();
     }
 }
 

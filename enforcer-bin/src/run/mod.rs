@@ -59,7 +59,7 @@ use dpi_core::endpoint::{
 };
 use dpi_core::{Config, Ctx};
 use serde::Serialize;
-use sink::{EventPump, ReportSink};
+use sink::{Engine, EventPump, ReportSink};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
@@ -269,15 +269,9 @@ impl Daemon {
             let (tx, rx) = sync_channel(COMMAND_QUEUE);
             let mut ctx = Ctx::new(Config { worker_id: i as u16, ..engine.clone() });
             ctx.set_policy_store(store.clone());
-            let worker = afp::Worker::new(
-                i,
-                ctx,
-                clock,
-                rx,
-                stop_workers.clone(),
-                EventPump::new(StoreNames(store.clone()), file.flows),
-                sink.clone(),
-            );
+            let pump = EventPump::new(StoreNames(store.clone()), file.flows);
+            let engine = Engine::new(ctx, clock, pump, sink.clone());
+            let worker = afp::Worker::new(i, engine, rx, stop_workers.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("afpacket-{i}"))
                 .spawn(move || worker.run())
@@ -466,17 +460,9 @@ impl Daemon {
         ctx.set_policy_store(self.store.clone());
         let (tx, rx) = sync_channel(COMMAND_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
-        let worker = nfq::Worker::new(
-            name,
-            ctx,
-            self.clock,
-            q,
-            live.wired.mac.0,
-            rx,
-            stop.clone(),
-            EventPump::new(StoreNames(self.store.clone()), self.file.flows),
-            self.sink.clone(),
-        );
+        let pump = EventPump::new(StoreNames(self.store.clone()), self.file.flows);
+        let engine = Engine::new(ctx, self.clock, pump, self.sink.clone());
+        let worker = nfq::Worker::new(name, engine, q, live.wired.mac.0, rx, stop.clone());
         let thread = std::thread::Builder::new()
             .name(format!("nfq-{queue}"))
             .spawn(move || worker.run())

@@ -15,9 +15,8 @@
 //! TCP connection is a silent drop and the client times out.
 
 use super::afp::{PortStats, WorkerStats};
-use super::clock::Clock;
-use super::sink::{EventPump, ReportSink};
-use dpi_core::{Action, Ctx, DropReason};
+use super::sink::Engine;
+use dpi_core::{Action, DropReason};
 use dpi_nfqueue::{Hook, Queue, QueueConfig, QueueStats, Verdict};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
@@ -74,42 +73,32 @@ pub fn queue_config(num: u16) -> QueueConfig {
 #[derive(Debug)]
 pub struct Worker {
     name: String,
-    ctx: Ctx,
-    clock: Clock,
+    engine: Engine,
     queue: Queue,
     mac: [u8; 6],
     commands: Receiver<Command>,
     stop: Arc<AtomicBool>,
-    pump: EventPump,
-    sink: Arc<ReportSink>,
     accepted_unparsed: u64,
     transmit_unsent: u64,
 }
 
 impl Worker {
     /// A worker answering `queue` for the workload whose MAC is `mac`.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         workload: &str,
-        ctx: Ctx,
-        clock: Clock,
+        engine: Engine,
         queue: Queue,
         mac: [u8; 6],
         commands: Receiver<Command>,
         stop: Arc<AtomicBool>,
-        pump: EventPump,
-        sink: Arc<ReportSink>,
     ) -> Worker {
         Worker {
             name: format!("nfqueue-{workload}"),
-            ctx,
-            clock,
+            engine,
             queue,
             mac,
             commands,
             stop,
-            pump,
-            sink,
             accepted_unparsed: 0,
             transmit_unsent: 0,
         }
@@ -128,21 +117,16 @@ impl Worker {
             }
             self.turn();
         }
-        let Worker { mut ctx, queue, mut pump, sink, .. } = self;
+        let Worker { mut engine, queue, .. } = self;
         let stats = queue.shutdown();
-        let mut rounds = 0;
-        while ctx.flush() > 0 && rounds < 1 << 16 {
-            pump.drain(&mut ctx, &sink);
-            rounds += 1;
-        }
-        ctx.flush();
-        pump.drain(&mut ctx, &sink);
+        engine.finish();
         stats
     }
 
     fn turn(&mut self) {
-        let Worker { ctx, clock, queue, mac, accepted_unparsed, .. } = self;
-        ctx.handle_timeout(clock.now());
+        self.engine.tick();
+        let Worker { engine, queue, mac, accepted_unparsed, .. } = self;
+        let ctx = &mut engine.ctx;
         let mac = *mac;
         let r = queue.recv_batch(BATCH, |pkt| {
             let (src, dst) = match pkt.hook() {
@@ -163,10 +147,10 @@ impl Worker {
             eprintln!("enforcer: {}: receive failed: {e}", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
-        while self.ctx.poll_transmit().is_some() {
+        while self.engine.ctx.poll_transmit().is_some() {
             self.transmit_unsent += 1;
         }
-        self.pump.drain(&mut self.ctx, &self.sink);
+        self.engine.drain();
     }
 
     fn stats(&mut self) -> WorkerStats {
@@ -174,9 +158,9 @@ impl Worker {
         let k = self.queue.kernel_stats();
         WorkerStats {
             worker: self.name.clone(),
-            sessions: self.ctx.session_count(),
-            counters: *self.ctx.counters(),
-            events: self.pump.counts,
+            sessions: self.engine.ctx.session_count(),
+            counters: *self.engine.ctx.counters(),
+            events: self.engine.counts(),
             transmit_unsent: self.transmit_unsent,
             ports: vec![PortStats {
                 name: format!("queue {}", self.queue.num()),

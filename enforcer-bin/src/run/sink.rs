@@ -7,6 +7,7 @@
 //! A failed write (disk full, a closed pipe) never stops the data path: the batch is
 //! counted as lost (`report_lines_lost`) and the first error is logged.
 
+use super::clock::Clock;
 use crate::config::run_file::ReportTarget;
 use crate::eve::{EventLines, StoreNames};
 use dpi_core::{Ctx, Event};
@@ -152,6 +153,51 @@ impl EventPump {
         self.buf.clear();
         self.buf.shrink_to(BATCH_BYTES);
         self.pending = 0;
+    }
+}
+
+/// What every worker runs: one engine context, its clock, and the pump of its events to
+/// the shared sink.
+#[derive(Debug)]
+pub struct Engine {
+    /// The engine context (one per worker).
+    pub ctx: Ctx,
+    clock: Clock,
+    pump: EventPump,
+    sink: std::sync::Arc<ReportSink>,
+}
+
+impl Engine {
+    /// An engine writing its events (through `pump`) to `sink`.
+    pub fn new(ctx: Ctx, clock: Clock, pump: EventPump, sink: std::sync::Arc<ReportSink>) -> Self {
+        Engine { ctx, clock, pump, sink }
+    }
+
+    /// Advance the engine's timers to now.
+    pub fn tick(&mut self) {
+        self.ctx.handle_timeout(self.clock.now());
+    }
+
+    /// Write the pending events' lines.
+    pub fn drain(&mut self) {
+        self.pump.drain(&mut self.ctx, &self.sink);
+    }
+
+    /// Events seen so far.
+    pub fn counts(&self) -> EventCounts {
+        self.pump.counts
+    }
+
+    /// End every session and write the last reports (the event queue is bounded, so
+    /// flush and drain in rounds).
+    pub fn finish(&mut self) {
+        let mut rounds = 0;
+        while self.ctx.flush() > 0 && rounds < 1 << 16 {
+            self.drain();
+            rounds += 1;
+        }
+        self.ctx.flush();
+        self.drain();
     }
 }
 
