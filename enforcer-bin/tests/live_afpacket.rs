@@ -389,3 +389,55 @@ fn a_failed_start_unwires_what_it_had_wired() {
     let enf_links = t.enf.output(&["ip", "-o", "link"]).unwrap();
     assert!(!enf_links.contains("vex"), "nothing left in the enforcer namespace: {enf_links}");
 }
+
+#[test]
+fn learn_live_then_protect_with_the_learned_policy() {
+    if !ready() {
+        return;
+    }
+    let t = Topo::new("learn");
+    // Discover: c1 talks to c2 on 8080 (TCP) and 5353 (UDP).
+    let run = t.run_file(
+        "",
+        "",
+        &[("c1", &t.c1, "discover", "afpacket"), ("c2", &t.c2, "discover", "afpacket")],
+    );
+    let e = t.start(&run);
+    let server = echo_server(&t.c2, "10.77.0.2:8080", 1);
+    let mut s = connect(&t.c1, "10.77.0.2:8080", Duration::from_secs(2)).unwrap();
+    assert_eq!(echo_transfer(&mut s, b"learn me").unwrap(), hash(b"learn me"));
+    drop(s);
+    server.join().unwrap();
+    let (a, b) = (udp(&t.c1, "10.77.0.1:40002"), udp(&t.c2, "10.77.0.2:5353"));
+    assert!(udp_reaches(&a, &b, 2));
+    e.stop();
+
+    // Learn from the live reports.
+    let policy = t.dir.path().join("learned.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enforcer"))
+        .args(["learn", "--out"])
+        .arg(&policy)
+        .arg(t.reports())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let learned = std::fs::read_to_string(&policy).unwrap();
+    assert!(learned.contains("tcp/8080") && learned.contains("udp/5353"), "{learned}");
+
+    // Protect with exactly what was learned: the learned connections pass, others do not.
+    std::fs::write(t.dir.path().join("policy.toml"), &learned).unwrap();
+    let mut text = std::fs::read_to_string(&run).unwrap().replace("\"discover\"", "\"protect\"");
+    text = text.replace("policy = \"policy.toml\"", "policy = \"learned.toml\"");
+    std::fs::write(&run, text).unwrap();
+    let e = t.start(&run);
+    let server = echo_server(&t.c2, "10.77.0.2:8080", 1);
+    let mut s = connect(&t.c1, "10.77.0.2:8080", Duration::from_secs(2)).unwrap();
+    assert_eq!(echo_transfer(&mut s, b"learned").unwrap(), hash(b"learned"));
+    drop(s);
+    server.join().unwrap();
+    assert!(udp_reaches(&a, &b, 2), "learned UDP passes");
+    let _l = t.c2.enter(|| std::net::TcpListener::bind("10.77.0.2:8081")).unwrap();
+    assert!(connect(&t.c1, "10.77.0.2:8081", Duration::from_secs(1)).is_err(), "not learned");
+    assert!(!ping(&t.c1, C2, 1), "not learned");
+    e.stop();
+}
