@@ -2,7 +2,7 @@
 //! workload's namespace queue its input and output; the engine answers every packet.
 //!
 //! - Allowed TCP, UDP and ICMP pass and denied traffic is blocked, IPv4 and IPv6.
-//! - An application rule cuts a denied app off once identified.
+//! - An application rule cuts a denied app off once identified, with resets to both ends.
 //! - Stopped cleanly: the rules are gone (iptables-save as before), traffic flows.
 //! - SIGKILL: `--queue-bypass` keeps traffic flowing with nobody on the queue.
 
@@ -102,19 +102,21 @@ fn nfqueue_enforces_v4_v6_and_apps_and_bypasses_when_gone() {
         assert!(ping(&t.c1, server_ip, 2), "{server_ip}");
     }
 
-    // HTTP on 8090: the connection is allowed until HTTP is identified, then cut off
-    // (dropped: the client gets no answer).
+    // HTTP on 8090: the connection is allowed until HTTP is identified, then cut off, and
+    // both ends get a reset (sent through the worker's raw sockets, not queued back).
     let web = http_server(&t.c2, "10.77.0.2:8090", 1);
     let mut s = connect(&t.c1, "10.77.0.2:8090", Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: c2\r\nUser-Agent: live-test\r\nAccept: */*\r\n\r\n")
         .unwrap();
     let mut buf = [0u8; 256];
     let r = s.read(&mut buf);
-    assert!(
-        matches!(&r, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
-        "no HTTP answer gets through: {r:?}"
+    assert_eq!(
+        r.as_ref().err().map(|e| e.kind()),
+        Some(ErrorKind::ConnectionReset),
+        "client: {r:?}"
     );
+    assert_eq!(web.join().unwrap(), vec!["ConnectionReset".to_string()], "server");
     drop(s);
 
     let stats = e.ctl(r#"{"cmd":"stats"}"#);
@@ -136,10 +138,11 @@ fn nfqueue_enforces_v4_v6_and_apps_and_bypasses_when_gone() {
     );
     assert_eq!(kq["kernel_queue_dropped"], 0, "{q}");
     assert!(kq["batch_msgs"].as_u64().unwrap() > 0, "consecutive verdicts batched: {q}");
+    assert!(kq["resets_sent"].as_u64().unwrap() >= 2, "{q}");
+    assert_eq!(q["transmit_unsent"], 0, "{q}");
 
     // Clean stop: the rules are gone exactly, and traffic flows on any port.
     e.stop();
-    drop(web);
     assert_eq!(saves(&t.c2), before);
     let _l = t.c2.enter(|| std::net::TcpListener::bind("10.77.0.2:8083")).unwrap();
     assert!(connect(&t.c1, "10.77.0.2:8083", Duration::from_secs(2)).is_ok());

@@ -45,6 +45,7 @@ pub mod afp;
 pub mod clock;
 pub mod control;
 pub mod guard;
+pub mod inject;
 pub mod nfq;
 pub mod sink;
 
@@ -448,11 +449,13 @@ impl Daemon {
     fn start_nfq(&self, name: &str, queue: u16) -> Result<NfqHandle, RunError> {
         let live = &self.workloads[name];
         let what = format!("workload {name}: NFQUEUE {queue}");
-        let q = crate::netns::run_in(&live.cfg.netns, move || {
-            dpi_nfqueue::Queue::open(nfq::queue_config(queue))
+        let (q, injector) = crate::netns::run_in(&live.cfg.netns, move || {
+            let q = dpi_nfqueue::Queue::open(nfq::queue_config(queue))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok::<_, std::io::Error>((q, inject::Injector::open()?))
         })
-        .map_err(io_err(what.clone()))?
-        .map_err(|e| RunError::Io { what, source: std::io::Error::other(e.to_string()) })?;
+        .and_then(|r| r)
+        .map_err(io_err(what))?;
         let mut ctx = Ctx::new(Config {
             worker_id: (self.afp.len() as u16).saturating_add(queue),
             ..self.engine.clone()
@@ -462,7 +465,8 @@ impl Daemon {
         let stop = Arc::new(AtomicBool::new(false));
         let pump = EventPump::new(StoreNames(self.store.clone()), self.file.flows);
         let engine = Engine::new(ctx, self.clock, pump, self.sink.clone());
-        let worker = nfq::Worker::new(name, engine, q, live.wired.mac.0, rx, stop.clone());
+        let worker =
+            nfq::Worker::new(name, engine, q, injector, live.wired.mac.0, rx, stop.clone());
         let thread = std::thread::Builder::new()
             .name(format!("nfq-{queue}"))
             .spawn(move || worker.run())

@@ -11,10 +11,14 @@
 //! addresses and ports, §1.5; the hook says it exactly).
 //!
 //! Verdicts as NeuVector's NFQ path: a frame the engine could not parse is accepted (the
-//! header is synthetic), a policy drop is dropped. No reset can be injected here: a denied
-//! TCP connection is a silent drop and the client times out.
+//! header is synthetic), a policy drop is dropped. A new connection denied at its first
+//! packet is a silent drop (the client times out, as with NeuVector); a session denied
+//! mid-stream (an application rule) gets TCP resets to both ends, which NeuVector's NFQ
+//! path cannot send: the worker sends them through raw sockets in the workload's
+//! namespace (`inject.rs`).
 
 use super::afp::{PortStats, WorkerStats};
+use super::inject::Injector;
 use super::sink::Engine;
 use dpi_core::{Action, DropReason};
 use dpi_nfqueue::{Hook, Queue, QueueConfig, QueueStats, Verdict};
@@ -39,6 +43,8 @@ pub struct NfqStats {
     pub malformed: u64,
     /// Packets accepted because the engine could not parse the synthetic frame.
     pub accepted_unparsed: u64,
+    /// Resets sent through the raw sockets (failures count in `transmit_unsent`).
+    pub resets_sent: u64,
     /// Kernel: packets waiting in the queue now.
     pub kernel_queue_total: u32,
     /// Kernel: packets dropped because the queue was full (fail-open off).
@@ -75,10 +81,12 @@ pub struct Worker {
     name: String,
     engine: Engine,
     queue: Queue,
+    injector: Injector,
     mac: [u8; 6],
     commands: Receiver<Command>,
     stop: Arc<AtomicBool>,
     accepted_unparsed: u64,
+    injected: u64,
     transmit_unsent: u64,
 }
 
@@ -88,6 +96,7 @@ impl Worker {
         workload: &str,
         engine: Engine,
         queue: Queue,
+        injector: Injector,
         mac: [u8; 6],
         commands: Receiver<Command>,
         stop: Arc<AtomicBool>,
@@ -96,10 +105,12 @@ impl Worker {
             name: format!("nfqueue-{workload}"),
             engine,
             queue,
+            injector,
             mac,
             commands,
             stop,
             accepted_unparsed: 0,
+            injected: 0,
             transmit_unsent: 0,
         }
     }
@@ -147,8 +158,11 @@ impl Worker {
             eprintln!("enforcer: {}: receive failed: {e}", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
-        while self.engine.ctx.poll_transmit().is_some() {
-            self.transmit_unsent += 1;
+        while let Some(t) = self.engine.ctx.poll_transmit() {
+            match self.injector.send_frame(&t.frame) {
+                Ok(()) => self.injected += 1,
+                Err(_) => self.transmit_unsent += 1,
+            }
         }
         self.engine.drain();
     }
@@ -179,6 +193,7 @@ impl Worker {
                 enobufs: q.enobufs,
                 malformed: q.malformed,
                 accepted_unparsed: self.accepted_unparsed,
+                resets_sent: self.injected,
                 kernel_queue_total: k.map_or(0, |k| k.queue_total),
                 kernel_queue_dropped: k.map_or(0, |k| k.queue_dropped),
                 kernel_user_dropped: k.map_or(0, |k| k.user_dropped),

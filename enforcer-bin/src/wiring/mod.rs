@@ -57,6 +57,10 @@ use link::LinkSnapshot;
 use nfqueue::{NfqOptions, NfqRecord};
 use state::{InlineRecord, Phase, Record, StateDir, WiringRecord};
 
+/// `SO_MARK` of the packets the enforcer sends itself into a workload's namespace (the
+/// resets of the NFQUEUE path): the queue rules return them unqueued. "NVrs".
+pub const INJECT_MARK: u32 = 0x4e56_7273;
+
 /// The service interface the engine reads and writes (an AF_PACKET ring on it).
 pub const SERVICE_IFACE: &str = "vth-neuv";
 /// The enforcer-side peer of [`SERVICE_IFACE`], where the steering sends frames.

@@ -129,6 +129,31 @@ pub(crate) fn rules(name: &str, iface: &str, o: NfqOptions) -> Vec<Rule> {
         chains.extend([(CHAIN_FWD, "-i"), (CHAIN_FWD, "-o")]);
     }
     let mut out = Vec::new();
+    // First in each chain: packets the enforcer itself sends (resets through its raw
+    // sockets, marked) are not queued back to it.
+    let mut seen: Vec<&str> = Vec::new();
+    for (chain, _) in &chains {
+        if seen.contains(chain) {
+            continue;
+        }
+        seen.push(chain);
+        let spec = [
+            "-m",
+            "mark",
+            "--mark",
+            &format!("{:#x}", super::INJECT_MARK),
+            "-m",
+            "comment",
+            "--comment",
+            &format!("enforcer:{name}"),
+            "-j",
+            "RETURN",
+        ];
+        out.push(Rule {
+            chain: (*chain).into(),
+            spec: spec.iter().map(|s| s.to_string()).collect(),
+        });
+    }
     for (chain, dir) in chains {
         for i in &ifaces {
             let spec = [
@@ -315,16 +340,18 @@ mod tests {
         assert_eq!(
             r,
             [
+                "-A ENFORCER-IN -m mark --mark 0x4e567273 -m comment --comment enforcer:web -j RETURN",
+                "-A ENFORCER-OUT -m mark --mark 0x4e567273 -m comment --comment enforcer:web -j RETURN",
                 "-A ENFORCER-IN -i eth0 -m comment --comment enforcer:web -j NFQUEUE --queue-num 3 --queue-bypass",
                 "-A ENFORCER-OUT -o eth0 -m comment --comment enforcer:web -j NFQUEUE --queue-num 3 --queue-bypass",
             ]
         );
         let all = rules("web", "eth0", NfqOptions { queue: 0, loopback: true, forward: true });
-        assert_eq!(all.len(), 8);
+        assert_eq!(all.len(), 3 + 8, "a RETURN for marked packets per chain, then the queues");
         assert!(describe(&all).iter().any(|l| l.starts_with("-A ENFORCER-OUT -o lo ")));
         assert!(describe(&all).iter().any(|l| l.starts_with("-A ENFORCER-FWD -o eth0 ")));
         let lo = rules("mesh", "lo", NfqOptions { queue: 0, loopback: true, forward: false });
-        assert_eq!(lo.len(), 2, "lo is not queued twice");
+        assert_eq!(lo.len(), 2 + 2, "lo is not queued twice");
         assert_eq!(base_of(CHAIN_FWD), "FORWARD");
     }
 }
