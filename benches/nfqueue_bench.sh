@@ -49,10 +49,12 @@ if [ -z "${NFQ_BENCH_INNER:-}" ]; then
     command -v "$t" >/dev/null || { echo "missing: $t" >&2; exit 1; }
   done
   cargo build --release -q -p dpi-nfqueue --example nfq_accept
+  cargo build --release -q -p enforcer-bin --bin enforcer
   TARGET=${CARGO_TARGET_DIR:-$PWD/target}
   # Everything below runs in private network, mount and PID namespaces: nothing touches
   # the host's network, and every process started is killed when the script ends.
   exec env NFQ_BENCH_INNER=1 NFQ="$TARGET/release/examples/nfq_accept" \
+    ENFORCER="$TARGET/release/enforcer" \
     CONS_CPU="$CONS_CPU" TRAFFIC_CPU="$TRAFFIC_CPU" \
     unshare --net --mount --pid --fork --kill-child --mount-proc --propagation private \
     bash "$0" "$@"
@@ -79,22 +81,49 @@ $S $(pin_args_traffic) iperf3 -s -p 5201 >/dev/null 2>&1 &
 : > "$W/empty.rules"
 sleep 0.5
 
-idseq() { # queue 0's id_sequence in the server namespace (0 when unbound)
-  $S cat /proc/net/netfilter/nfnetlink_queue | awk '$1 == 0 {print $8; f=1} END {if (!f) print 0}'
+QNUM=0
+idseq() { # queue $QNUM's id_sequence in the server namespace (0 when unbound)
+  $S cat /proc/net/netfilter/nfnetlink_queue | awk -v q=$QNUM '$1 == q {print $8; f=1} END {if (!f) print 0}'
 }
 
 wait_bound() {
   for _ in $(seq 1 300); do
-    $S cat /proc/net/netfilter/nfnetlink_queue | awk '$1 == 0 {f=1} END {exit !f}' && return 0
+    $S cat /proc/net/netfilter/nfnetlink_queue | awk -v q=$QNUM '$1 == q {f=1} END {exit !f}' && return 0
     sleep 0.1
   done
-  echo "queue 0 never bound" >&2; return 1
+  echo "queue $QNUM never bound" >&2; return 1
 }
+
+# The product: `enforcer run` with the server as an NFQUEUE workload in Protect. Its own
+# rules queue all of the server's input and output on eth0 (not only port 5201) to queue 1.
+cat > "$W/policy.toml" <<EOF
+[[rule]]
+id = 1
+from = "10.88.0.1"
+to = "10.88.0.2"
+ports = ["tcp/5201", "udp/5201"]
+action = "allow"
+EOF
+cat > "$W/run.toml" <<EOF
+policy = "$W/policy.toml"
+workers = 1
+reports = "$W/reports.json"
+state_dir = "$W/state"
+[[workload]]
+name = "server"
+netns = "/run/netns/nfqb-s"
+mode = "protect"
+datapath = "nfqueue"
+queue = 1
+EOF
 
 start_consumer() { # name -> pid in $CONS
   rm -f "$W/stop"
+  QNUM=0
   case $1 in
     kernel) CONS=""; return ;;
+    enforcer-run) QNUM=1; $(pin_args) "$ENFORCER" run --config "$W/run.toml" \
+      >"$W/enf.out" 2>"$W/enf.err" & ;;
     enforcer) $S $(pin_args) "$NFQ" --queue 0 --stop-file "$W/stop" --seconds 600 \
       >"$W/enf.out" 2>"$W/enf.err" & ;;
     enforcer-nogso) $S $(pin_args) "$NFQ" --queue 0 --no-gso --stop-file "$W/stop" --seconds 600 \
@@ -118,6 +147,7 @@ cpu_ticks() { # utime + stime of the consumer (all threads), in clock ticks
 stop_consumer() {
   [ -n "$CONS" ] || return 0
   touch "$W/stop"
+  [ "$QNUM" = 1 ] && kill -TERM "$CONS" 2>/dev/null
   for _ in $(seq 1 50); do kill -0 "$CONS" 2>/dev/null || break; sleep 0.1; done
   kill "$CONS" 2>/dev/null || true
   wait "$CONS" 2>/dev/null || true
@@ -126,9 +156,9 @@ stop_consumer() {
 HZ=$(getconf CLK_TCK)
 : > "$W/results"
 for run in $(seq 1 "$RUNS"); do
-  for mode in kernel enforcer enforcer-nogso suricata; do
+  for mode in kernel enforcer enforcer-nogso suricata enforcer-run; do
     $S iptables-nft -F INPUT
-    if [ "$mode" != kernel ]; then
+    if [ "$mode" != kernel ] && [ "$mode" != enforcer-run ]; then
       $S iptables-nft -A INPUT -p udp --dport 5201 -j NFQUEUE --queue-num 0
       $S iptables-nft -A INPUT -p tcp --dport 5201 -j NFQUEUE --queue-num 0
     fi
@@ -163,7 +193,7 @@ med = lambda mode, i: statistics.median(r[i] for r in rows[mode])
 print(f"median of {sys.argv[2]} runs\n")
 print("| consumer | UDP 64 B sent (pps) | verdicts/s | delivered (pps) | consumer CPU | verdicts per CPU-second | TCP (Gbit/s) |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for mode in ["kernel", "enforcer", "enforcer-nogso", "suricata"]:
+for mode in ["kernel", "enforcer", "enforcer-nogso", "suricata", "enforcer-run"]:
     if mode not in rows:
         continue
     q = mode != "kernel"
