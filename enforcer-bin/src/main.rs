@@ -86,6 +86,31 @@ enum CtlRequest {
         /// discover, monitor or protect.
         mode: String,
     },
+    /// Add a workload (a container started) and wire it.
+    Add {
+        /// Workload name.
+        name: String,
+        /// Its network namespace (`/run/netns/NAME`, `/proc/PID/ns/net`).
+        #[arg(long, value_name = "PATH")]
+        netns: PathBuf,
+        /// Its interface.
+        #[arg(long, default_value = "eth0")]
+        iface: String,
+        /// discover, monitor or protect.
+        #[arg(long, default_value = "discover")]
+        mode: String,
+        /// afpacket or nfqueue.
+        #[arg(long, default_value = "afpacket")]
+        datapath: String,
+        /// NFQUEUE queue number (default: the lowest free from 1).
+        #[arg(long)]
+        queue: Option<u16>,
+    },
+    /// Remove a workload (a container stopped): restore its link, forget it.
+    Remove {
+        /// Workload name.
+        name: String,
+    },
     /// Re-read the policy file.
     Reload,
     /// Unwire everything and stop.
@@ -201,6 +226,16 @@ fn ctl(args: CtlArgs) -> ExitCode {
         CtlRequest::Mode { workload, mode } => {
             serde_json::json!({"cmd": "set_mode", "workload": workload, "mode": mode})
         }
+        CtlRequest::Add { name, netns, iface, mode, datapath, queue } => {
+            let mut w = serde_json::json!({
+                "name": name, "netns": netns, "iface": iface, "mode": mode, "datapath": datapath,
+            });
+            if let Some(q) = queue {
+                w["queue"] = serde_json::json!(q);
+            }
+            serde_json::json!({"cmd": "add", "workload": w})
+        }
+        CtlRequest::Remove { name } => serde_json::json!({"cmd": "remove", "workload": name}),
         CtlRequest::Reload => serde_json::json!({"cmd": "reload"}),
         CtlRequest::Stop => serde_json::json!({"cmd": "stop"}),
     };

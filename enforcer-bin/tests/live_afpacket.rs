@@ -441,3 +441,53 @@ fn learn_live_then_protect_with_the_learned_policy() {
     assert!(!ping(&t.c1, C2, 1), "not learned");
     e.stop();
 }
+
+#[test]
+fn workloads_come_and_go_while_running() {
+    if !ready() {
+        return;
+    }
+    let t = Topo::new("addremove");
+    let before2 = Topo::link_state(&t.c2);
+    let run = t.run_file(ALLOW_8080, "", &[("c1", &t.c1, "discover", "afpacket")]);
+    let e = t.start(&run);
+    let socket = t.state_dir().join("control.sock");
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_enforcer"))
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A container starts: c2 joins, protected, with `enforcer ctl add`.
+    let out = ctl(&["add", "c2", "--netns", &t.c2.path(), "--mode", "protect"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = e.ctl(r#"{"cmd":"status"}"#);
+    assert_eq!(status["workloads"].as_array().unwrap().len(), 2, "{status}");
+    let _l = t.c2.enter(|| std::net::TcpListener::bind("10.77.0.2:8081")).unwrap();
+    assert!(connect(&t.c1, "10.77.0.2:8081", Duration::from_secs(1)).is_err(), "c2 is protected");
+    let server = echo_server(&t.c2, "10.77.0.2:8080", 1);
+    let mut s = connect(&t.c1, "10.77.0.2:8080", Duration::from_secs(2)).unwrap();
+    assert_eq!(echo_transfer(&mut s, b"allowed").unwrap(), hash(b"allowed"));
+    drop(s);
+    server.join().unwrap();
+    // Clashes and unknown names are refused with a reason; nothing changes.
+    let out = ctl(&["add", "c2", "--netns", &t.c2.path()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running"), "{out:?}");
+    let out = ctl(&["add", "c3", "--netns", &t.c1.path()]);
+    assert!(!out.status.success(), "same interface as c1");
+    let out = ctl(&["remove", "nobody"]);
+    assert!(!out.status.success());
+    // The container stops: c2 leaves, its link is restored, its traffic is free again.
+    let out = ctl(&["remove", "c2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(Topo::link_state(&t.c2), before2);
+    let r = connect(&t.c1, "10.77.0.2:8081", Duration::from_secs(2));
+    assert!(r.is_ok(), "no longer protected: {r:?}");
+    let status = e.ctl(r#"{"cmd":"status"}"#);
+    assert_eq!(status["workloads"].as_array().unwrap().len(), 1, "{status}");
+    e.stop();
+}

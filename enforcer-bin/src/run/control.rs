@@ -5,6 +5,10 @@
 //! {"cmd":"status"}                                  → {"ok":true,"result":{...Status}}
 //! {"cmd":"stats"}                                   → {"ok":true,"result":{...Stats}}
 //! {"cmd":"set_mode","workload":"web","mode":"protect"}
+//! {"cmd":"add","workload":{"name":"db","netns":"/run/netns/db","mode":"protect"}}
+//!                       the same fields as a run file's [[workload]] (iface, datapath,
+//!                       queue optional)
+//! {"cmd":"remove","workload":"db"}
 //! {"cmd":"reload"}      re-read the policy file
 //! {"cmd":"stop"}        unwire everything and exit
 //! anything else                                     → {"ok":false,"error":"..."}
@@ -14,6 +18,8 @@
 //! slow or oversized client gets an error reply and is dropped, never stalls the daemon.
 
 use super::{Daemon, RunError};
+use crate::config::run_file::RunFile;
+use crate::config::Format;
 use dpi_core::endpoint::Mode;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -48,6 +54,16 @@ pub enum Request {
         workload: String,
         /// `discover`, `monitor` or `protect`.
         mode: String,
+    },
+    /// Add a workload (the fields of a run file's `[[workload]]`).
+    Add {
+        /// The workload table.
+        workload: Value,
+    },
+    /// Remove a workload (restoring its link).
+    Remove {
+        /// Its name.
+        workload: String,
     },
     /// Re-read the policy file.
     Reload,
@@ -144,6 +160,18 @@ fn handle(req: Request, d: &mut Daemon) -> Result<Value, String> {
             let m = Mode::from_name(&mode)
                 .ok_or_else(|| format!("mode {mode:?}: expected discover, monitor or protect"))?;
             d.set_mode(&workload, m).map_err(|e| e.to_string())?;
+            Ok(Value::Null)
+        }
+        Request::Add { workload } => {
+            let doc = json!({ "workload": [workload] }).to_string();
+            let parsed =
+                RunFile::parse(&doc, "add request", Format::Json).map_err(|e| e.to_string())?;
+            let w = parsed.workloads.into_iter().next().ok_or("no workload in the request")?;
+            d.add_workload(w).map_err(|e| e.to_string())?;
+            Ok(Value::Null)
+        }
+        Request::Remove { workload } => {
+            d.remove_workload(&workload).map_err(|e| e.to_string())?;
             Ok(Value::Null)
         }
         Request::Reload => {

@@ -27,7 +27,8 @@
 //! SIGINT or SIGTERM (or `enforcer ctl stop`): every workload is unwired first (inline
 //! links are restored to exactly what they were, NFQUEUE rules removed), then the
 //! workers end their sessions and write the last reports, and the process exits 0.
-//! SIGHUP re-reads the policy file.
+//! SIGHUP re-reads the policy file. Workloads can be added and removed while running
+//! (`enforcer ctl add|remove`), as containers start and stop.
 //!
 //! If the process dies without stopping (SIGKILL, a crash):
 //! - `fail = "closed"` (default, as NeuVector): inline workloads are cut off — the
@@ -116,6 +117,14 @@ pub enum RunError {
     /// A control request named no known workload.
     #[error("no workload {0:?}")]
     NoWorkload(String),
+    /// A workload to add clashes with a running one.
+    #[error("cannot add workload {name:?}: {reason}")]
+    Clash {
+        /// The workload.
+        name: String,
+        /// What it clashes with.
+        reason: String,
+    },
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
@@ -355,6 +364,73 @@ impl Daemon {
         self.update_store()?;
         self.attach(&name)?;
         self.refresh_guard()
+    }
+
+    /// Add a workload while running (a container started): checked against the running
+    /// ones (name, interface, queue number), wired, attached. On failure nothing of it
+    /// stays wired.
+    pub fn add_workload(&mut self, mut w: RunWorkload) -> Result<(), RunError> {
+        let clash = |reason: String| RunError::Clash { name: w.name.clone(), reason };
+        if self.workloads.contains_key(&w.name) {
+            return Err(clash("a workload of that name is running".into()));
+        }
+        if let Some(o) =
+            self.workloads.values().find(|l| l.cfg.netns == w.netns && l.cfg.iface == w.iface)
+        {
+            return Err(clash(format!("workload {:?} has that interface", o.cfg.name)));
+        }
+        if w.datapath == Datapath::Nfqueue {
+            let used: Vec<u16> = self.workloads.values().filter_map(|l| l.cfg.queue).collect();
+            match w.queue {
+                Some(q) if used.contains(&q) => {
+                    return Err(clash(format!("queue {q} is in use")));
+                }
+                Some(_) => {}
+                None => w.queue = (1..=u16::MAX).find(|q| !used.contains(q)),
+            }
+        }
+        let name = w.name.clone();
+        self.file.workloads.push(w.clone());
+        if let Err(e) = self.add(w) {
+            // Undo whatever part was done.
+            if let Some(mut l) = self.workloads.remove(&name) {
+                self.detach(&name, &mut l);
+            }
+            let _ = self.wiring.unwire(&name);
+            self.file.workloads.retain(|x| x.name != name);
+            let _ = self.update_store();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Remove a workload while running (a container stopped): its link is restored (or
+    /// its queue rules removed) first, then its ports are closed and the policy store
+    /// forgets it.
+    pub fn remove_workload(&mut self, name: &str) -> Result<(), RunError> {
+        let Some(mut live) = self.workloads.remove(name) else {
+            return Err(RunError::NoWorkload(name.into()));
+        };
+        let unwired = self.wiring.unwire(name);
+        self.detach(name, &mut live);
+        self.file.workloads.retain(|x| x.name != name);
+        self.update_store()?;
+        self.refresh_guard()?;
+        Ok(unwired?)
+    }
+
+    /// Stop reading a workload's ports or queue.
+    fn detach(&self, name: &str, live: &mut Live) {
+        match live.wired.kind {
+            WireKind::Tap => self.remove_taps(name),
+            WireKind::Inline => {}
+            WireKind::Nfqueue { .. } => {
+                if let Some(n) = live.nfq.take() {
+                    n.stop.store(true, Ordering::Relaxed);
+                    let _ = n.thread.join();
+                }
+            }
+        }
     }
 
     /// Give the workers the workload's ports (or start its NFQUEUE worker).
