@@ -491,3 +491,27 @@ fn workloads_come_and_go_while_running() {
     assert_eq!(status["workloads"].as_array().unwrap().len(), 1, "{status}");
     e.stop();
 }
+
+#[test]
+fn monitor_reports_violations_and_stops_nothing() {
+    if !ready() {
+        return;
+    }
+    let t = Topo::new("monitor");
+    let run = t.run_file(ALLOW_8080, "", &[("c2", &t.c2, "monitor", "afpacket")]);
+    let e = t.start(&run);
+    let status = e.ctl(r#"{"cmd":"status"}"#);
+    assert_eq!(status["workloads"][0]["wiring"], "tap", "{status}");
+    let server = echo_server(&t.c2, "10.77.0.2:8081", 1);
+    let mut s = connect(&t.c1, "10.77.0.2:8081", Duration::from_secs(2)).unwrap();
+    assert_eq!(echo_transfer(&mut s, b"not allowed").unwrap(), hash(b"not allowed"));
+    drop(s);
+    server.join().unwrap();
+    e.stop();
+    let lines = t.report_lines();
+    let alerts = events(&lines, "alert");
+    let v: Vec<_> = alerts.iter().filter(|a| a["dest_port"] == 8081).collect();
+    assert_eq!(v.len(), 1, "one violation: {alerts:#?}");
+    assert_eq!(v[0]["alert"]["action"], "allowed", "reported, not blocked: {v:#?}");
+    assert_eq!(v[0]["enforcer"]["workload"], "c2");
+}
