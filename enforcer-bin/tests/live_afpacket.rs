@@ -502,6 +502,12 @@ fn monitor_reports_violations_and_stops_nothing() {
     let e = t.start(&run);
     let status = e.ctl(r#"{"cmd":"status"}"#);
     assert_eq!(status["workloads"][0]["wiring"], "tap", "{status}");
+    // Log rotation: the report file is moved away, SIGHUP reopens it.
+    std::fs::write(t.reports(), "").unwrap();
+    std::fs::rename(t.reports(), t.dir.path().join("reports.json.1")).unwrap();
+    let hup = std::process::Command::new("kill").args(["-HUP", &e.pid().to_string()]).status();
+    assert!(hup.unwrap().success());
+    assert!(eventually(5, || t.reports().exists()), "reopened: {}", e.log_text());
     let server = echo_server(&t.c2, "10.77.0.2:8081", 1);
     let mut s = connect(&t.c1, "10.77.0.2:8081", Duration::from_secs(2)).unwrap();
     assert_eq!(echo_transfer(&mut s, b"not allowed").unwrap(), hash(b"not allowed"));

@@ -27,7 +27,7 @@
 //! SIGINT or SIGTERM (or `enforcer ctl stop`): every workload is unwired first (inline
 //! links are restored to exactly what they were, NFQUEUE rules removed), then the
 //! workers end their sessions and write the last reports, and the process exits 0.
-//! SIGHUP re-reads the policy file. Workloads can be added and removed while running
+//! SIGHUP re-reads the policy file and reopens the report file (log rotation). Workloads can be added and removed while running
 //! (`enforcer ctl add|remove`), as containers start and stop.
 //!
 //! If the process dies without stopping (SIGKILL, a crash):
@@ -331,6 +331,12 @@ impl Daemon {
         );
         while !self.stop.load(Ordering::Relaxed) {
             if self.reload.swap(false, Ordering::Relaxed) {
+                // SIGHUP: log rotation moved the report file, the policy file changed.
+                if let Err(e) = self.sink.reopen() {
+                    eprintln!(
+                        "enforcer: cannot reopen the report file, still writing the old one: {e}"
+                    );
+                }
                 match self.reload_policy() {
                     Ok(()) => eprintln!("enforcer: policy reloaded"),
                     Err(e) => eprintln!("enforcer: reload failed, old policy kept: {e}"),

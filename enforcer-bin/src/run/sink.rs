@@ -19,6 +19,7 @@ use std::sync::Mutex;
 /// The shared report writer.
 pub struct ReportSink {
     out: Mutex<Box<dyn Write + Send>>,
+    target: Option<ReportTarget>,
     written: AtomicU64,
     lost: AtomicU64,
     warned: AtomicBool,
@@ -36,19 +37,27 @@ impl std::fmt::Debug for ReportSink {
 impl ReportSink {
     /// Open the target (a file is created or appended to).
     pub fn open(target: &ReportTarget) -> io::Result<ReportSink> {
-        let out: Box<dyn Write + Send> = match target {
-            ReportTarget::Stdout => Box::new(io::stdout()),
-            ReportTarget::File(p) => {
-                Box::new(OpenOptions::new().create(true).append(true).open(p)?)
-            }
-        };
-        Ok(ReportSink::new(out))
+        let mut sink = ReportSink::new(open_target(target)?);
+        sink.target = Some(target.clone());
+        Ok(sink)
+    }
+
+    /// Open the report file again (after log rotation moved it away); stdout stays.
+    /// On an error the old file is kept.
+    pub fn reopen(&self) -> io::Result<()> {
+        let Some(target @ ReportTarget::File(_)) = &self.target else { return Ok(()) };
+        let fresh = open_target(target)?;
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = out.flush();
+        *out = fresh;
+        Ok(())
     }
 
     /// A sink writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> ReportSink {
         ReportSink {
             out: Mutex::new(out),
+            target: None,
             written: AtomicU64::new(0),
             lost: AtomicU64::new(0),
             warned: AtomicBool::new(false),
@@ -80,6 +89,13 @@ impl ReportSink {
     pub fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
     }
+}
+
+fn open_target(target: &ReportTarget) -> io::Result<Box<dyn Write + Send>> {
+    Ok(match target {
+        ReportTarget::Stdout => Box::new(io::stdout()),
+        ReportTarget::File(p) => Box::new(OpenOptions::new().create(true).append(true).open(p)?),
+    })
 }
 
 /// Events seen by one worker, by kind.
@@ -226,6 +242,21 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn reopen_follows_log_rotation() {
+        let dir = std::env::temp_dir().join(format!("enforcer-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("reports.json");
+        let sink = ReportSink::open(&ReportTarget::File(path.clone())).unwrap();
+        sink.write_batch(b"old\n", 1);
+        std::fs::rename(&path, dir.join("reports.json.1")).unwrap();
+        sink.reopen().unwrap();
+        sink.write_batch(b"new\n", 1);
+        assert_eq!(std::fs::read_to_string(dir.join("reports.json.1")).unwrap(), "old\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
