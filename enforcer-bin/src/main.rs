@@ -252,7 +252,13 @@ fn ctl(args: CtlArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("enforcer: control socket {}: {e}", socket.display());
+            let hint = match e.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                    " (is `enforcer run` running with this state directory?)"
+                }
+                _ => "",
+            };
+            eprintln!("enforcer: control socket {}: {}{hint}", socket.display(), os_msg(&e));
             ExitCode::FAILURE
         }
     }

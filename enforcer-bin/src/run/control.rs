@@ -187,8 +187,7 @@ fn handle(req: Request, d: &mut Daemon) -> Result<Value, String> {
 
 /// Send one request line to the daemon at `path` and return its reply.
 pub fn request(path: &Path, line: &str) -> io::Result<Value> {
-    let mut s = UnixStream::connect(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let mut s = UnixStream::connect(path)?;
     // A mode switch re-plumbs links: allow it time.
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     s.write_all(line.trim_end().as_bytes())?;
