@@ -521,3 +521,31 @@ fn monitor_reports_violations_and_stops_nothing() {
     assert_eq!(v[0]["alert"]["action"], "allowed", "reported, not blocked: {v:#?}");
     assert_eq!(v[0]["enforcer"]["workload"], "c2");
 }
+
+#[test]
+fn a_second_enforcer_on_the_same_state_directory_is_refused_and_changes_nothing() {
+    if !ready() {
+        return;
+    }
+    let t = Topo::new("twice");
+    let run = t.run_file(ALLOW_ICMP, "", &[("c1", &t.c1, "protect", "afpacket")]);
+    let e = t.start(&run);
+    assert!(ping(&t.c1, C2, 1));
+    let out = t
+        .enf
+        .cmd(env!("CARGO_BIN_EXE_enforcer"))
+        .args(["run", "--config"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("another enforcer is running"), "{stderr}");
+    // The first one's wiring is untouched: still inline, still enforcing.
+    let status = e.ctl(r#"{"cmd":"status"}"#);
+    assert_eq!(status["workloads"][0]["wiring"], "inline", "{status}");
+    assert!(ping(&t.c1, C2, 1));
+    let _l = t.c2.enter(|| std::net::TcpListener::bind("10.77.0.2:8081")).unwrap();
+    assert!(connect(&t.c1, "10.77.0.2:8081", Duration::from_secs(1)).is_err(), "still protected");
+    e.stop();
+}

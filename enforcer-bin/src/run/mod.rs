@@ -219,6 +219,9 @@ pub struct Daemon {
     service_open: bool,
     workloads: BTreeMap<String, Live>,
     guard: Option<guard::Guard>,
+    /// The state directory's lock, held for the daemon's life (the kernel releases it
+    /// when the process dies, so a crash never leaves it held).
+    _lock: std::fs::File,
     next_tap: u16,
     /// Set by SIGINT/SIGTERM or `ctl stop`.
     pub stop: Arc<AtomicBool>,
@@ -242,11 +245,42 @@ fn policy_of(file: &RunFile) -> Result<PolicyFile, RunError> {
     Ok(policy)
 }
 
+/// Take the state directory's lock (`<state_dir>/lock`, created with the directory, mode
+/// 0700). A second enforcer on the same directory would "recover" — undo — the running
+/// one's wiring, so it is refused before it touches anything.
+fn lock_state_dir(dir: &Path) -> Result<std::fs::File, RunError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let what = format!("state directory {}", dir.display());
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(what.clone()))?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(io_err(what.clone()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunError::Io {
+            what,
+            source: std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another enforcer is running with this state directory",
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(what)(e)),
+    }
+}
+
 impl Daemon {
     /// Start: recover what a previous run left, open the reports, start the workers and
     /// wire every workload of `file`. On an error, whatever was wired is unwired again.
     pub fn start(file: RunFile) -> Result<Daemon, RunError> {
         let policy = policy_of(&file)?;
+        let lock = lock_state_dir(&file.state_dir)?;
         let (wiring, log) = Wiring::open(WiringConfig {
             state_dir: file.state_dir.clone(),
             backend: match file.inline_backend {
@@ -300,6 +334,7 @@ impl Daemon {
             service_open: false,
             workloads: BTreeMap::new(),
             guard: None,
+            _lock: lock,
             next_tap: 0,
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
