@@ -14,18 +14,7 @@ use std::time::{Duration, Instant};
 
 const T: Option<Duration> = Some(Duration::from_secs(2));
 
-/// Deterministic pseudo-random bytes.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use netns_harness::pseudo_random;
 
 /// Send `data` from c1 to a listener in c2 on `port`; returns (bytes received, hash of
 /// them). The sender gives up after `limit`.
@@ -110,7 +99,7 @@ fn bridge_forwards_filters_and_transmits() {
     assert!(blocked.recv_from(&mut buf).is_err(), "a datagram to the dropped port arrived");
 
     // TCP: 4 MB arrive intact.
-    let data = pattern(4 << 20);
+    let data = pseudo_random(4 << 20);
     let mut h = Fnv::default();
     h.update(&data);
     let (n, got) = tcp_transfer(&net, 8080, data, Duration::from_secs(2));
@@ -169,7 +158,7 @@ fn jumbo_frames_take_the_copy_path() {
     let server = net.c2.enter(|| UdpSocket::bind("10.250.0.2:7000")).unwrap();
     let client = net.c1.enter(|| UdpSocket::bind("10.250.0.1:0")).unwrap();
     server.set_read_timeout(T).unwrap();
-    let big = pattern(8000);
+    let big = pseudo_random(8000);
     let mut buf = vec![0u8; 10000];
     for _ in 0..3 {
         client.send_to(&big, "10.250.0.2:7000").unwrap();
@@ -212,7 +201,7 @@ fn gso_frames_with_offload_on_are_copied_and_counted() {
             Verdict::Forward
         }),
     );
-    let data = pattern(1 << 20);
+    let data = pseudo_random(1 << 20);
     let net2 = Arc::new(net);
     let n2 = Arc::clone(&net2);
     let sender =

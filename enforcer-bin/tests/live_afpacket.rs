@@ -13,6 +13,7 @@
 mod live_common;
 
 use live_common::*;
+use netns_harness::{eventually, pseudo_random};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -110,7 +111,7 @@ fn discover_reports_exactly_the_connections_made() {
     // TCP: 10 kB echoed on 8080.
     let server = echo_server(&t.c2, "10.77.0.2:8080", 1);
     let mut s = connect(&t.c1, "10.77.0.2:8080", Duration::from_secs(2)).unwrap();
-    let data = payload(10_000);
+    let data = pseudo_random(10_000);
     assert_eq!(echo_transfer(&mut s, &data).unwrap(), hash(&data));
     drop(s);
     assert_eq!(server.join().unwrap().len(), 1);
@@ -188,7 +189,7 @@ fn protect_enforces_the_policy_and_stop_restores_the_links() {
     }
 
     // 3 MB echoed on the allowed port, IPv4 and IPv6: intact.
-    let data = payload(3 << 20);
+    let data = pseudo_random(3 << 20);
     for addr in ["10.77.0.2:8080", "[fd77::2]:8080"] {
         let server = echo_server(&t.c2, addr, 1);
         let mut s = connect(&t.c1, addr, Duration::from_secs(3))
@@ -283,7 +284,7 @@ fn a_live_connection_survives_discover_to_protect_and_back() {
     let e = t.start(&run);
     let server = echo_server(&t.c2, "10.77.0.2:8080", 1);
     let mut s = connect(&t.c1, "10.77.0.2:8080", Duration::from_secs(2)).unwrap();
-    let chunk = payload(100_000);
+    let chunk = pseudo_random(100_000);
     assert_eq!(echo_transfer(&mut s, &chunk).unwrap(), hash(&chunk));
 
     e.ctl(r#"{"cmd":"set_mode","workload":"c2","mode":"protect"}"#);
@@ -326,7 +327,7 @@ fn sigkill_fails_closed_and_the_next_start_recovers() {
     // The next start finds the state left behind, restores, and wires again.
     let e = t.start(&run);
     assert!(e.log_text().contains("recovery"), "{}", e.log_text());
-    assert!(eventually(5, || ping(&t.c1, C2, 1)));
+    assert!(eventually(Duration::from_secs(5), || ping(&t.c1, C2, 1)));
     e.stop();
     assert_eq!(Topo::link_state(&t.c1), before1);
     assert!(ping(&t.c1, C2, 1));
@@ -348,7 +349,10 @@ fn sigkill_fails_open_when_configured() {
     let e = t.start(&run);
     assert!(!ping(&t.c1, C2, 2));
     e.kill();
-    assert!(eventually(5, || ping(&t.c1, C2, 1)), "fail-open: traffic passes uninspected");
+    assert!(
+        eventually(Duration::from_secs(5), || ping(&t.c1, C2, 1)),
+        "fail-open: traffic passes uninspected"
+    );
     let e = t.start(&run);
     assert!(!ping(&t.c1, C2, 2), "inspected again");
     e.stop();
@@ -507,7 +511,11 @@ fn monitor_reports_violations_and_stops_nothing() {
     std::fs::rename(t.reports(), t.dir.path().join("reports.json.1")).unwrap();
     let hup = std::process::Command::new("kill").args(["-HUP", &e.pid().to_string()]).status();
     assert!(hup.unwrap().success());
-    assert!(eventually(5, || t.reports().exists()), "reopened: {}", e.log_text());
+    assert!(
+        eventually(Duration::from_secs(5), || t.reports().exists()),
+        "reopened: {}",
+        e.log_text()
+    );
     let server = echo_server(&t.c2, "10.77.0.2:8081", 1);
     let mut s = connect(&t.c1, "10.77.0.2:8081", Duration::from_secs(2)).unwrap();
     assert_eq!(echo_transfer(&mut s, b"not allowed").unwrap(), hash(b"not allowed"));

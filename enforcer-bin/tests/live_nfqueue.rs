@@ -11,6 +11,7 @@
 mod live_common;
 
 use live_common::*;
+use netns_harness::pseudo_random;
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
@@ -83,7 +84,7 @@ fn nfqueue_enforces_v4_v6_and_apps_and_bypasses_when_gone() {
         // Allowed TCP: 1 MB intact.
         let server = echo_server(&t.c2, &sa(8080), 1);
         let mut s = connect(&t.c1, &sa(8080), Duration::from_secs(3)).unwrap();
-        let data = payload(1 << 20);
+        let data = pseudo_random(1 << 20);
         assert_eq!(echo_transfer(&mut s, &data).unwrap(), hash(&data), "{server_ip}");
         drop(s);
         assert!(server.join().unwrap()[0].is_ok());

@@ -178,3 +178,33 @@ pub fn require_root(tools: &[&str]) -> bool {
     eprintln!("skipped: {msg}");
     false
 }
+
+/// Poll `cond` every 10 ms until it holds or `wait` has passed; whether it held. End-to-end
+/// tests wait on the kernel (links settling, queues binding) with this, never with a bare
+/// sleep.
+pub fn eventually(wait: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// `len` deterministic pseudo-random bytes (xorshift64): test payloads whose corruption
+/// no hash comparison can miss by accident.
+pub fn pseudo_random(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -196,19 +196,7 @@ pub fn udp_count(s: &UdpSocket, want: usize, wait: Duration) -> usize {
     got
 }
 
-/// Poll `cond` every 10 ms for up to `wait`.
-pub fn eventually(wait: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + wait;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+pub use netns_harness::eventually;
 
 /// (protocol, destination port) of an IPv4 or IPv6 packet without extension headers.
 pub fn l4(ip: &[u8]) -> Option<(u8, u16)> {

@@ -749,13 +749,9 @@ impl Daemon {
             g.disarm();
         }
         self.stop_workers.store(true, Ordering::Relaxed);
-        for l in self.workloads.values_mut() {
-            if let Some(n) = l.nfq.take() {
-                n.stop.store(true, Ordering::Relaxed);
-                let _ = n.thread.join();
-            }
+        for (name, mut live) in std::mem::take(&mut self.workloads) {
+            self.detach(&name, &mut live);
         }
-        self.workloads.clear();
         for h in self.afp.drain(..) {
             drop(h.commands);
             let _ = h.thread.join();

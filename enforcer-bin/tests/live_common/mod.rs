@@ -358,19 +358,6 @@ pub fn hash(data: &[u8]) -> u64 {
     h.finish()
 }
 
-/// Pseudo-random bytes (xorshift), so a corrupted transfer cannot hash equal by accident.
-pub fn payload(n: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A UDP socket in `ns` bound to `addr`, with a short read timeout.
 pub fn udp(ns: &AnonNs, addr: &str) -> UdpSocket {
     let addr: SocketAddr = addr.parse().unwrap();
@@ -398,18 +385,6 @@ pub fn ping(ns: &AnonNs, addr: &str, count: u32) -> bool {
         .status()
         .unwrap()
         .success()
-}
-
-/// Wait until `f` is true (≤ `secs` seconds).
-pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
 }
 
 /// A minimal HTTP/1.1 server in `ns` answering every request with 200 and `body`
