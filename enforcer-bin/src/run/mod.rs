@@ -702,11 +702,7 @@ impl Daemon {
                     name: l.cfg.name.clone(),
                     mode: l.mode.name(),
                     datapath: l.cfg.datapath.name(),
-                    wiring: match l.wired.kind {
-                        WireKind::Tap => "tap",
-                        WireKind::Inline => "inline",
-                        WireKind::Nfqueue { .. } => "nfqueue",
-                    },
+                    wiring: l.wired.kind.name(),
                     iface: l.wired.iface.clone(),
                     mac: l.wired.mac.to_string(),
                     addrs: l.wired.addrs.clone(),

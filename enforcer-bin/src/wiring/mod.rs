@@ -125,6 +125,17 @@ pub enum WireKind {
     },
 }
 
+impl WireKind {
+    /// Lowercase name (`tap`, `inline`, `nfqueue`), as state records and status show it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            WireKind::Tap => "tap",
+            WireKind::Inline => "inline",
+            WireKind::Nfqueue { .. } => "nfqueue",
+        }
+    }
+}
+
 /// A wired workload's facts, for registering it with the engine.
 #[derive(Clone, Debug)]
 pub struct Wired {
