@@ -78,6 +78,8 @@ const SERVICE_GROUP: u16 = 1;
 const TAP_GROUP_BASE: u16 = 100;
 /// Tag index range of tap workloads (inline tags come from the wiring, from 1 up).
 const TAP_TAG_BASE: u16 = 0x8000;
+/// Most workloads at once (tap tags `TAP_TAG_BASE + 1 ..`, fanout groups up to 32 866).
+const MAX_TAP_SLOT: u16 = 0x7fff;
 /// How often the main loop looks at signals and the control socket.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -138,12 +140,24 @@ struct Live {
     cfg: RunWorkload,
     mode: Mode,
     wired: Wired,
-    /// Tag MAC of its tap copies.
-    tap_tag: [u8; 6],
-    /// Fanout group of its tap ports.
-    tap_group: u16,
+    /// Its slot among the running workloads (1 ..= MAX_TAP_SLOT): the tag MAC of its tap
+    /// copies and its taps' fanout group derive from it. Freed slots are reused, so
+    /// workloads coming and going never run out.
+    slot: u16,
     /// Its NFQUEUE worker.
     nfq: Option<NfqHandle>,
+}
+
+impl Live {
+    /// Tag MAC of its tap copies.
+    fn tap_tag(&self) -> [u8; 6] {
+        wiring::tag_mac(TAP_TAG_BASE + self.slot).0
+    }
+
+    /// Fanout group of its tap ports.
+    fn tap_group(&self) -> u16 {
+        TAP_GROUP_BASE + self.slot
+    }
 }
 
 #[derive(Debug)]
@@ -222,7 +236,6 @@ pub struct Daemon {
     /// The state directory's lock, held for the daemon's life (the kernel releases it
     /// when the process dies, so a crash never leaves it held).
     _lock: std::fs::File,
-    next_tap: u16,
     /// Set by SIGINT/SIGTERM or `ctl stop`.
     pub stop: Arc<AtomicBool>,
     /// Set by SIGHUP or `ctl reload`.
@@ -335,7 +348,6 @@ impl Daemon {
             workloads: BTreeMap::new(),
             guard: None,
             _lock: lock,
-            next_tap: 0,
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
             file,
@@ -396,10 +408,13 @@ impl Daemon {
         let mode = cfg.mode;
         let kind = Self::wire_kind(&cfg, mode);
         let wired = self.wiring.wire(&cfg.name, &cfg.netns, &cfg.iface, kind)?;
-        self.next_tap += 1;
-        let n = self.next_tap;
-        let tap_tag = wiring::tag_mac(TAP_TAG_BASE + n).0;
-        let live = Live { cfg, mode, wired, tap_tag, tap_group: TAP_GROUP_BASE + n, nfq: None };
+        let slot = (1..=MAX_TAP_SLOT)
+            .find(|n| self.workloads.values().all(|l| l.slot != *n))
+            .ok_or_else(|| RunError::Clash {
+                name: cfg.name.clone(),
+                reason: format!("{MAX_TAP_SLOT} workloads are running already"),
+            })?;
+        let live = Live { cfg, mode, wired, slot, nfq: None };
         let name = live.cfg.name.clone();
         self.workloads.insert(name.clone(), live);
         self.update_store()?;
@@ -487,7 +502,7 @@ impl Daemon {
                     let member = afp::TapMember {
                         workload: workload.clone(),
                         mac: live.wired.mac.0,
-                        tag: live.tap_tag,
+                        tag: live.tap_tag(),
                         port,
                     };
                     let _ = h.commands.send(afp::Command::AddTap(member));
@@ -506,7 +521,11 @@ impl Daemon {
 
     fn open_taps(&self, live: &Live) -> Result<Vec<TapPort>, RunError> {
         let cfg = TapConfig {
-            fanout: Some(Fanout { group_id: live.tap_group, mode: FanoutMode::Hash, defrag: true }),
+            fanout: Some(Fanout {
+                group_id: live.tap_group(),
+                mode: FanoutMode::Hash,
+                defrag: true,
+            }),
             ..TapConfig::default()
         };
         let (n, iface) = (self.afp.len(), live.wired.iface.clone());
@@ -597,7 +616,7 @@ impl Daemon {
             .workloads
             .values()
             .map(|l| {
-                let mut macs = vec![l.wired.mac.0, l.tap_tag];
+                let mut macs = vec![l.wired.mac.0, l.tap_tag()];
                 if let Some(t) = l.wired.tag {
                     macs.push(t.0);
                 }
