@@ -3,17 +3,18 @@
 //! A worker owns its member of the inline service port's fanout group (`vth-neuv`) and
 //! of every tap port's group. `PACKET_FANOUT_HASH` puts both directions of a flow on the
 //! same member, and every group is joined in worker order, so member *i* of each group is
-//! worker *i*: a flow lands on the same worker whether it is seen on a tap or inline, and
-//! a workload switched from Discover to Protect keeps its sessions.
+//! worker *i*: a flow lands on the same worker whether it is seen on a tap or inline.
 //!
 //! ## Tap frames carry the workload's tag
 //!
 //! A frame between two tapped workloads is seen twice (leaving one, entering the other),
 //! exactly like a frame between two inline workloads passes the service port twice. The
 //! worker rewrites the workload's MAC in the tap copy (the copy only; nothing is sent) to
-//! the workload's tag MAC (`4e:65:75:56:HH:LL`), the same tag the inline steering uses. So
-//! each sighting is its own session in the engine, decided by its own workload, and a tap
-//! session is the very session that continues inline after a switch to Protect.
+//! a tag MAC of the workload (`4e:65:75:56:HH:LL`, from the tap range `80 01..`; the
+//! inline steering uses its own tags from `00 01`). So each sighting is its own session in
+//! the engine, decided by its own workload. After a switch to Protect the connection's
+//! frames carry the inline tag: its next packet opens a mid-stream session, decided by the
+//! policy at once, and the connection goes on if the policy allows it.
 //!
 //! ## Loop
 //!
