@@ -118,10 +118,12 @@ mod meta;
 mod service;
 mod sys;
 mod tap;
+mod vnet;
 
 pub use meta::{Checksum, FrameMeta, PacketType, Vlan};
 pub use service::{ServiceConfig, ServicePort, TxOutcome};
 pub use tap::{TapConfig, TapPort};
+pub use vnet::{Gso, GsoKind};
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -202,8 +204,10 @@ pub struct PortCounters {
     pub copy_frames: u64,
     /// Oversize frames that could only be seen truncated: never forwarded.
     pub oversize_dropped: u64,
-    /// Frames with a partial checksum (transmit offload still on upstream).
+    /// Frames with a partial checksum (transmit offload on upstream).
     pub csum_not_ready: u64,
+    /// GSO super-frames received whole (ports with [`ServiceConfig::vnet_hdr`]).
+    pub gso_frames: u64,
 }
 
 /// An error opening or configuring a port. Each names the interface.

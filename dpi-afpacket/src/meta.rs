@@ -1,6 +1,7 @@
 //! Per-frame metadata decoded from a ring slot header and its `sockaddr_ll`.
 
 use crate::sys;
+use crate::vnet::{Gso, VnetHdr};
 use std::time::Duration;
 
 /// Link-layer packet type, as the kernel classified the frame.
@@ -76,6 +77,9 @@ pub struct FrameMeta {
     pub copied: bool,
     /// Fewer bytes than `wire_len` are available.
     pub truncated: bool,
+    /// A GSO super-frame (larger than the MTU, segmented only on the way out), on service
+    /// ports opened with [`crate::ServiceConfig::vnet_hdr`]; `None` elsewhere.
+    pub gso: Option<Gso>,
 }
 
 impl FrameMeta {
@@ -84,11 +88,16 @@ impl FrameMeta {
         self.pkt_type == PacketType::Outgoing
     }
 
-    pub(crate) fn from_hdr(h: &sys::RxHdr, copied: bool, available: usize) -> FrameMeta {
+    pub(crate) fn from_hdr(
+        h: &sys::RxHdr,
+        vnet: Option<VnetHdr>,
+        copied: bool,
+        available: usize,
+    ) -> FrameMeta {
         let st = h.status;
-        let checksum = if st.csum_not_ready() {
+        let checksum = if st.csum_not_ready() || vnet.is_some_and(VnetHdr::needs_csum) {
             Checksum::NotReady
-        } else if st.csum_valid() {
+        } else if st.csum_valid() || vnet.is_some_and(VnetHdr::data_valid) {
             Checksum::Valid
         } else {
             Checksum::Unknown
@@ -105,6 +114,7 @@ impl FrameMeta {
             timestamp: Duration::new(u64::from(h.sec), h.nsec.min(999_999_999)),
             copied,
             truncated: (available as u64) < u64::from(h.len),
+            gso: vnet.and_then(VnetHdr::gso),
         }
     }
 }

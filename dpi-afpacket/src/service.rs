@@ -15,14 +15,18 @@
 //! or the MTU go out through a second socket without a ring, with a plain `send()`.
 
 use crate::meta::{FrameMeta, Vlan};
-use crate::sys::{self, Geometry, PacketSocket, Region, RxV2, TxV2, Version};
+use crate::sys::{self, Geometry, PacketSocket, Region, RxV2, TxV2, Version, VNET_HDR_LEN};
+use crate::vnet::VnetHdr;
 use crate::{ifindex, sock_err, Fanout, KernelStats, PortCounters, PortError, Verdict};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
-/// Size of the buffer oversize frames are read into (the largest GSO frame).
-const BIG_FRAME: usize = 65536;
+/// Size of the buffer oversize frames are read into: the largest GSO frame (64 KiB, BIG
+/// TCP off), with room for a `virtio_net_hdr` and a margin.
+const BIG_FRAME: usize = 65536 + 256;
+/// Longest wait for send-buffer room before a plain `send()` of a frame is given up.
+const SEND_WAIT_MS: i32 = 10;
 /// Kick the TX ring once this many slots are waiting, even inside a batch.
 const KICK_EVERY: u32 = 64;
 
@@ -45,6 +49,12 @@ pub struct ServiceConfig {
     pub copy_oversize: bool,
     /// Join a fanout group (default none).
     pub fanout: Option<Fanout>,
+    /// Carry offload state through (`PACKET_VNET_HDR`): GSO super-frames arrive whole
+    /// (flagged in [`FrameMeta::gso`]) and leave whole, and partial checksums are finished
+    /// by the kernel on the way out, so transmit offload can stay on everywhere. Both
+    /// ports of a [`ServicePort::recv_to`] pair should agree. Default off. See the crate
+    /// docs.
+    pub vnet_hdr: bool,
 }
 
 impl Default for ServiceConfig {
@@ -56,6 +66,7 @@ impl Default for ServiceConfig {
             qdisc_bypass: false,
             copy_oversize: true,
             fanout: None,
+            vnet_hdr: false,
         }
     }
 }
@@ -80,6 +91,8 @@ struct RxSide {
     rx: RxV2,
     sock: PacketSocket,
     copy: bool,
+    /// Bytes the kernel puts before each frame: `VNET_HDR_LEN` with `vnet_hdr`, else 0.
+    pre: usize,
     big: Box<[u8]>,
     counters: PortCounters,
     kstats: KernelStats,
@@ -92,8 +105,11 @@ struct TxSide {
     sock: PacketSocket,
     /// A ring-less socket on the same interface, for oversize frames.
     plain: PacketSocket,
-    /// Largest frame the interface takes (MTU + Ethernet header + one VLAN tag).
+    /// Largest frame the interface takes (MTU + Ethernet header + one VLAN tag), GSO
+    /// super-frames aside.
     max_frame: usize,
+    /// Both sockets expect a `virtio_net_hdr` before each frame.
+    vnet: bool,
     pending: u32,
     /// Reused buffer for re-tagging an oversize frame.
     scratch: Vec<u8>,
@@ -101,9 +117,11 @@ struct TxSide {
 }
 
 impl TxSide {
+    /// Queue the concatenation of `parts` (starting with a `virtio_net_hdr` when `vnet`).
     fn push(&mut self, parts: &[&[u8]]) -> TxOutcome {
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        if total > self.max_frame || total > self.tx.slot_capacity() {
+        let frame_len = if self.vnet { total.saturating_sub(VNET_HDR_LEN) } else { total };
+        if frame_len > self.max_frame || total > self.tx.slot_capacity() {
             return self.send_plain(parts, total);
         }
         if !self.tx.push(parts) {
@@ -115,7 +133,7 @@ impl TxSide {
             }
         }
         self.counters.tx_frames += 1;
-        self.counters.tx_bytes += total as u64;
+        self.counters.tx_bytes += frame_len as u64;
         self.pending += 1;
         if self.pending >= KICK_EVERY {
             self.flush();
@@ -126,20 +144,29 @@ impl TxSide {
     fn send_plain(&mut self, parts: &[&[u8]], total: usize) -> TxOutcome {
         // Keep order with frames already in the ring.
         self.flush();
-        let res = match parts {
-            [one] => self.plain.send(one),
+        let data: &[u8] = match parts {
+            [one] => one,
             _ => {
                 self.scratch.clear();
                 for p in parts {
                     self.scratch.extend_from_slice(p);
                 }
-                self.plain.send(&self.scratch)
+                &self.scratch
             }
         };
+        let mut res = self.plain.send(data);
+        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            // Send buffer full (super-frames in flight): wait briefly for room rather than
+            // drop 64 KiB of a TCP stream, but never block the worker for long.
+            if sys::poll_out(self.plain.as_fd(), SEND_WAIT_MS).unwrap_or(false) {
+                res = self.plain.send(data);
+            }
+        }
         match res {
             Ok(_) => {
                 self.counters.tx_frames += 1;
-                self.counters.tx_bytes += total as u64;
+                self.counters.tx_bytes +=
+                    (if self.vnet { total.saturating_sub(VNET_HDR_LEN) } else { total }) as u64;
                 TxOutcome::Sent
             }
             Err(_) => {
@@ -149,15 +176,39 @@ impl TxSide {
         }
     }
 
-    fn forward(&mut self, frame: &[u8], vlan: Option<Vlan>) -> TxOutcome {
-        match vlan {
+    /// Forward a received frame. `buf` is the frame preceded by its `pre` bytes of
+    /// `virtio_net_hdr` (0 or `VNET_HDR_LEN`, as the receiving port was opened).
+    fn forward(&mut self, buf: &[u8], pre: usize, vlan: Option<Vlan>) -> TxOutcome {
+        let (hdr, frame) = buf.split_at(pre.min(buf.len()));
+        let tag = match vlan {
             Some(v) if frame.len() >= 12 => {
                 let mut tag = [0u8; 4];
                 tag[..2].copy_from_slice(&v.tpid.to_be_bytes());
                 tag[2..].copy_from_slice(&v.tci.to_be_bytes());
-                self.push(&[&frame[..12], &tag, &frame[12..]])
+                Some(tag)
             }
-            _ => self.push(&[frame]),
+            _ => None,
+        };
+        match (self.vnet, pre == VNET_HDR_LEN, tag) {
+            // Header and frame are contiguous already: one part, no copy on the way.
+            (true, true, None) => self.push(&[buf]),
+            (false, _, None) => self.push(&[frame]),
+            (false, _, Some(tag)) => self.push(&[&frame[..12], &tag, &frame[12..]]),
+            (true, has, tag) => {
+                let mut h = match <&[u8; VNET_HDR_LEN]>::try_from(hdr) {
+                    Ok(b) if has => VnetHdr::parse(b),
+                    _ => VnetHdr::default(),
+                };
+                match tag {
+                    Some(tag) => {
+                        // The tag goes in after the MAC addresses: offsets past them move.
+                        h = h.shifted(4);
+                        let h = h.to_bytes();
+                        self.push(&[&h, &frame[..12], &tag, &frame[12..]])
+                    }
+                    None => self.push(&[&h.to_bytes(), frame]),
+                }
+            }
         }
     }
 
@@ -210,6 +261,10 @@ impl ServicePort {
         let mtu = sys::mtu(iface).map_err(sock_err(iface, "SIOCGIFMTU"))? as usize;
 
         let sock = PacketSocket::new().map_err(sock_err(iface, "socket"))?;
+        if cfg.vnet_hdr {
+            // Before the version and the rings: the kernel refuses it once a ring exists.
+            sock.set_vnet_hdr().map_err(sock_err(iface, "PACKET_VNET_HDR"))?;
+        }
         sock.set_version(Version::V2).map_err(sock_err(iface, "PACKET_VERSION"))?;
         sock.set_ignore_outgoing().map_err(sock_err(iface, "PACKET_IGNORE_OUTGOING"))?;
         sock.set_loss().map_err(sock_err(iface, "PACKET_LOSS"))?;
@@ -239,6 +294,9 @@ impl ServicePort {
         }
 
         let plain = PacketSocket::new().map_err(sock_err(iface, "socket"))?;
+        if cfg.vnet_hdr {
+            plain.set_vnet_hdr().map_err(sock_err(iface, "PACKET_VNET_HDR"))?;
+        }
         if cfg.qdisc_bypass {
             plain.set_qdisc_bypass().map_err(sock_err(iface, "PACKET_QDISC_BYPASS"))?;
         }
@@ -252,6 +310,7 @@ impl ServicePort {
                 rx: RxV2::new(rxr, rg),
                 sock,
                 copy: cfg.copy_oversize,
+                pre: if cfg.vnet_hdr { VNET_HDR_LEN } else { 0 },
                 big: vec![0u8; BIG_FRAME].into_boxed_slice(),
                 counters: PortCounters::default(),
                 kstats: KernelStats::default(),
@@ -261,6 +320,7 @@ impl ServicePort {
                 sock: kick,
                 plain,
                 max_frame: mtu + 14 + 4,
+                vnet: cfg.vnet_hdr,
                 pending: 0,
                 scratch: Vec::new(),
                 counters: PortCounters::default(),
@@ -298,7 +358,12 @@ impl ServicePort {
     /// for sending. It leaves at the next [`ServicePort::flush`] (which `recv` does at the
     /// end of each batch); a frame larger than a slot is sent at once.
     pub fn transmit(&mut self, frame: &[u8]) -> TxOutcome {
-        self.txs.push(&[frame])
+        if self.txs.vnet {
+            // A finished frame: no GSO, checksums complete.
+            self.txs.push(&[&VnetHdr::NONE, frame])
+        } else {
+            self.txs.push(&[frame])
+        }
     }
 
     /// Have the kernel send every queued TX slot (non-blocking).
@@ -353,6 +418,7 @@ impl ServicePort {
             copy_frames: r.copy_frames,
             oversize_dropped: r.oversize_dropped,
             csum_not_ready: r.csum_not_ready,
+            gso_frames: r.gso_frames,
         }
     }
 }
@@ -361,6 +427,7 @@ fn recv_batch<F>(rxs: &mut RxSide, txs: &mut TxSide, max: usize, mut f: F) -> us
 where
     F: FnMut(&mut [u8], &FrameMeta) -> Verdict,
 {
+    let pre = rxs.pre;
     let mut n = 0;
     while n < max {
         let Some(h) = rxs.rx.peek() else { break };
@@ -370,20 +437,17 @@ where
             // The whole frame is queued to the socket; the slot holds a truncated copy.
             rxs.rx.release();
             match rxs.sock.recv(&mut rxs.big) {
-                Ok(len) if len <= rxs.big.len() => {
-                    let frame = &mut rxs.big[..len];
-                    let meta = FrameMeta::from_hdr(&h, true, len);
+                Ok(len) if len <= rxs.big.len() && len >= pre => {
                     c.copy_frames += 1;
-                    deliver(c, txs, frame, &meta, &mut f);
+                    deliver(c, txs, &mut rxs.big[..len], pre, &h, true, &mut f);
                 }
                 _ => c.oversize_dropped += 1,
             }
             continue;
         }
-        match rxs.rx.frame(&h) {
-            Some(frame) if frame.len() as u64 >= u64::from(h.len) => {
-                let meta = FrameMeta::from_hdr(&h, false, frame.len());
-                deliver(c, txs, frame, &meta, &mut f);
+        match rxs.rx.frame(&h, pre) {
+            Some(buf) if (buf.len() - pre) as u64 >= u64::from(h.len) => {
+                deliver(c, txs, buf, pre, &h, false, &mut f);
             }
             // Truncated (no copy possible) or inconsistent header: never forwarded.
             _ => c.oversize_dropped += 1,
@@ -394,21 +458,36 @@ where
     n
 }
 
-fn deliver<F>(c: &mut PortCounters, txs: &mut TxSide, frame: &mut [u8], meta: &FrameMeta, f: &mut F)
-where
+/// Hand one frame to `f` and forward it on [`Verdict::Forward`]. `buf` is the frame
+/// preceded by `pre` bytes of `virtio_net_hdr`.
+fn deliver<F>(
+    c: &mut PortCounters,
+    txs: &mut TxSide,
+    buf: &mut [u8],
+    pre: usize,
+    h: &sys::RxHdr,
+    copied: bool,
+    f: &mut F,
+) where
     F: FnMut(&mut [u8], &FrameMeta) -> Verdict,
 {
+    let (hdr, frame) = buf.split_at_mut(pre);
+    let vnet = <&[u8; VNET_HDR_LEN]>::try_from(&*hdr).ok().map(VnetHdr::parse);
+    let meta = FrameMeta::from_hdr(h, vnet, copied, frame.len());
     c.rx_frames += 1;
     c.rx_bytes += frame.len() as u64;
     if meta.checksum == crate::Checksum::NotReady {
         c.csum_not_ready += 1;
     }
-    match f(frame, meta) {
+    if meta.gso.is_some() {
+        c.gso_frames += 1;
+    }
+    match f(frame, &meta) {
         Verdict::Forward => {
             c.forwarded += 1;
             // The copy path's recv() data carries no VLAN information; ring frames do.
-            let vlan = if meta.copied { None } else { meta.vlan };
-            txs.forward(frame, vlan);
+            let vlan = if copied { None } else { meta.vlan };
+            txs.forward(buf, pre, vlan);
         }
         Verdict::Drop => c.dropped += 1,
     }

@@ -25,6 +25,8 @@ use std::sync::Arc;
 const ETH_P_ALL: u16 = 0x0003;
 /// Offset of the frame data in a V2 TX slot: `TPACKET_ALIGN(sizeof(tpacket2_hdr))`.
 pub(crate) const V2_TX_DATA_OFF: usize = 32;
+/// Size of `struct virtio_net_hdr` (sockets with `PACKET_VNET_HDR`).
+pub(crate) const VNET_HDR_LEN: usize = 10;
 /// Offset of the `sockaddr_ll` after a V2 header.
 const V2_SLL_OFF: usize = 32;
 /// Offset of the `sockaddr_ll` after a V3 header.
@@ -180,6 +182,12 @@ impl PacketSocket {
     }
 
     /// Malformed TX slots are skipped (marked available) instead of stopping the ring.
+    /// `PACKET_VNET_HDR`: every frame in and out carries a 10-byte `virtio_net_hdr`
+    /// (GSO and checksum-offload state). Must be set before any ring exists (EBUSY after).
+    pub(crate) fn set_vnet_hdr(&self) -> io::Result<()> {
+        self.set_packet_int(libc::PACKET_VNET_HDR, 1)
+    }
+
     pub(crate) fn set_loss(&self) -> io::Result<()> {
         self.set_packet_int(libc::PACKET_LOSS, 1)
     }
@@ -363,6 +371,21 @@ pub(crate) fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<usi
         return Err(e);
     }
     Ok(r as usize)
+}
+
+/// Wait until `fd` is writable (socket send buffer has room) or `timeout_ms` passes.
+pub(crate) fn poll_out(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    // SAFETY: `p` is one valid, writable pollfd entry.
+    let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(r > 0)
 }
 
 /// Page size of this machine.
@@ -655,18 +678,20 @@ impl RxV2 {
         })
     }
 
-    /// The head frame's bytes (`snaplen` bytes at `mac`), if it is ours and they lie
-    /// inside its slot.
-    pub(crate) fn frame(&mut self, h: &RxHdr) -> Option<&mut [u8]> {
+    /// The head frame's bytes (`snaplen` bytes at `mac`) preceded by the `pre` bytes the
+    /// kernel wrote before it (the `virtio_net_hdr` of a `PACKET_VNET_HDR` socket, or 0),
+    /// if the slot is ours and they lie inside it, after its own header.
+    pub(crate) fn frame(&mut self, h: &RxHdr, pre: usize) -> Option<&mut [u8]> {
         let at = self.g.frame_off(self.head);
         if self.region.load_status(at) & libc::TP_STATUS_USER == 0 {
             return None;
         }
         let (mac, n) = (h.mac as usize, h.snaplen as usize);
-        if mac.checked_add(n)? > self.g.frame_size as usize {
+        let start = mac.checked_sub(pre)?;
+        if start < V2_SLL_OFF || mac.checked_add(n)? > self.g.frame_size as usize {
             return None;
         }
-        self.region.bytes_mut(at + mac, n)
+        self.region.bytes_mut(at + start, pre + n)
     }
 
     /// Whether the head frame is ours (no system call).

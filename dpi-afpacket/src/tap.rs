@@ -122,7 +122,7 @@ impl TapPort {
         while n < max {
             let Some(h) = self.rx.peek() else { break };
             if let Some(frame) = self.rx.frame(&h) {
-                let meta = FrameMeta::from_hdr(&h, false, frame.len());
+                let meta = FrameMeta::from_hdr(&h, None, false, frame.len());
                 let c = &mut self.counters;
                 c.rx_frames += 1;
                 c.rx_bytes += frame.len() as u64;

@@ -220,6 +220,60 @@ fn gso_frames_with_offload_on_are_copied_and_counted() {
 }
 
 #[test]
+fn vnet_hdr_ports_carry_gso_frames_whole() {
+    if !common::ready() {
+        return;
+    }
+    // Offloads stay on at both ends (the kernel default). With PACKET_VNET_HDR the ports
+    // see super-frames whole with their offload state and send them on whole; the kernel
+    // finishes checksums (and segments, where a device needs it) on the way out.
+    let net = Inline::new(None);
+    let cfg = ServiceConfig { vnet_hdr: true, ..Default::default() };
+    let (vin, vex) = net.ports(cfg);
+    let largest = Arc::new(AtomicU64::new(0));
+    let l2 = Arc::clone(&largest);
+    let bridge = Bridge::start(
+        vin,
+        vex,
+        Box::new(move |frame, meta| {
+            if let Some(g) = meta.gso {
+                assert_eq!(g.kind, dpi_afpacket::GsoKind::TcpV4, "{meta:?}");
+                assert!(g.segment_size > 0 && g.segment_size <= 1460, "{g:?}");
+                assert_eq!(frame.len(), meta.wire_len as usize);
+                l2.fetch_max(frame.len() as u64, Ordering::Relaxed);
+            }
+            Verdict::Forward
+        }),
+    );
+    let data = pseudo_random(16 << 20);
+    let mut h = Fnv::default();
+    h.update(&data);
+    let (n, got) = tcp_transfer(&net, 8082, data, Duration::from_secs(5));
+    assert_eq!((n, got), (16 << 20, h.0), "TCP transfer of GSO frames through the bridge");
+
+    let (mut vin, mut vex) = bridge.stop();
+    let (ci, ce) = (vin.counters(), vex.counters());
+    assert!(ci.gso_frames > 10, "{ci:?}");
+    assert!(largest.load(Ordering::Relaxed) > 1514 * 4, "{ci:?}");
+    assert!(ci.csum_not_ready > 0, "{ci:?}");
+    assert_eq!((ce.tx_errors, ci.tx_errors, ci.oversize_dropped), (0, 0, 0), "{ci:?} {ce:?}");
+    assert_eq!(ci.forwarded, ce.tx_frames + ce.tx_ring_full);
+
+    // An engine-made frame (finished, no offload state) still leaves correctly.
+    let sink = net.c2.enter(|| UdpSocket::bind("10.250.0.2:6001")).unwrap();
+    sink.set_read_timeout(T).unwrap();
+    let payload = b"reset-like frame from the engine";
+    let frame = build_udp(MAC1, MAC2, [10, 250, 0, 1], [10, 250, 0, 2], 5556, 6001, payload);
+    assert_eq!(vex.transmit(&frame), TxOutcome::Queued);
+    vex.flush();
+    let mut buf = [0u8; 2048];
+    let (n, from) = sink.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], payload);
+    assert_eq!(from.to_string(), "10.250.0.1:5556");
+    let _ = vin.kernel_stats().unwrap();
+}
+
+#[test]
 fn service_port_rejects_bad_config() {
     if !common::ready() {
         return;
