@@ -6,21 +6,28 @@
 #       rings, dpi-core `Ctx::recv_packet` on every frame, one worker thread),
 #   (c) Suricata 7 in AF_PACKET IPS mode (copy-mode: ips, copy-iface, no rules, workers),
 #   (d) `enforcer run` with c2 in Protect (the product: re-plumbed link, nft steering,
-#       the vth-neuv service port, one worker), vin and vex bridged as in (a).
+#       the vth-neuv service port, one worker), vin and vex bridged as in (a), with
+#       `inline_gso = false` (NeuVector's way: offload off on vbr-neuv);
+#   (d+) the same with the default `inline_gso = true` and the containers' offloads on.
 # For each: ping RTT (median/avg of 50 pings), iperf3 TCP throughput (one stream) and
-# 64-byte UDP packets/s reached c2 (rx_packets delta of c2's eth0, iperf3 -b 0).
-# Transmit checksum offload is off on both containers' eth0 in every mode (needed by (b)
+# 64-byte UDP packets/s reached c2 (rx_packets delta of c2's eth0), sent by iperf3 -b 0
+# and by trafgen (netsniff-ng; a much cheaper sender, so the forwarder is the limit).
+# Transmit checksum offload is off on both containers' eth0 in these modes (needed by (b)
 # and (c), see dpi-afpacket's docs), so the kernel path pays for software checksums too.
+# Two more rows keep the containers' default offloads on (TSO/GSO super-frames):
+#   (a+) the kernel bridge, and
+#   (b+) the `inline_bridge` example with `--vnet` (PACKET_VNET_HDR: super-frames cross the
+#        engine and the rings whole, the kernel finishes checksums on the way out).
 #
 # usage: bash benches/afpacket_bench.sh [SECONDS_PER_RUN]      (default 5; root; needs
-#        iproute2, ethtool, iperf3, iputils-ping, suricata, python3)
+#        iproute2, ethtool, iperf3, iputils-ping, suricata, python3, netsniff-ng)
 # Runs inside its own unshare'd network/mount/pid namespaces: nothing is left behind.
 set -euo pipefail
 secs=${1:-5}
 
 if [ -z "${AFPB_INNER:-}" ]; then
   cd "$(dirname "$0")/.."
-  for t in ip ethtool iperf3 ping suricata python3 unshare; do
+  for t in ip ethtool iperf3 ping suricata python3 unshare trafgen; do
     command -v "$t" >/dev/null || { echo "afpacket_bench: missing $t" >&2; exit 2; }
   done
   cargo build --release --quiet -p dpi-afpacket --example inline_bridge
@@ -50,6 +57,16 @@ for n in c1 c2; do ip -n $n link set eth0 up; nsx $n ethtool -K eth0 tx off >/de
 ip -n enf link set vin up; ip -n enf link set vex up
 
 nsx c2 iperf3 -s -D -I "$tmp/iperf.pid" >/dev/null
+# 64-byte frames (60 + FCS) of one UDP flow c1:40000 -> c2:5201, as iperf3 -l 64 sends
+# (iperf3's are 106 bytes with headers; trafgen's payload is 18 bytes: minimum frame).
+cat > "$tmp/udp64.trafgen" <<EOF
+{
+  eth(da=02:00:00:00:00:02, sa=02:00:00:00:00:01),
+  ipv4(saddr=10.250.0.1, daddr=10.250.0.2, ttl=64),
+  udp(sport=40000, dport=5201),
+  fill(0x41, 18)
+}
+EOF
 
 wait_path() { # until ping passes (30 s max)
   for _ in $(seq 300); do
@@ -60,7 +77,7 @@ wait_path() { # until ping passes (30 s max)
 }
 
 measure() { # $1 = label
-  local label=$1 rtts tcp rx0 rx1 pps
+  local label=$1 rtts tcp rx0 rx1 pps tgpps
   nsx c1 ping -c 5 -i 0.02 -q 10.250.0.2 >/dev/null # warm ARP / flows
   rtts=$(nsx c1 ping -c 50 -i 0.02 10.250.0.2 | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n)
   local med avg
@@ -72,11 +89,23 @@ measure() { # $1 = label
   nsx c1 iperf3 -c 10.250.0.2 -u -b 0 -l 64 -t "$secs" >/dev/null
   rx1=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets)
   pps=$(( (rx1 - rx0) / secs ))
-  printf '| %-44s | %8s | %12s | %10s | %10s |\n' "$label" "$tcp" "$pps" "$med" "$avg" | tee -a "$tmp/table"
+  # The same 64-byte UDP flow from trafgen (one process, TX ring): a sender several times
+  # cheaper per packet than iperf3, so the forwarder rather than the sender sets the rate.
+  # (trafgen forks its sender: stopped with pkill, which sees only this pid namespace)
+  ip netns exec c1 trafgen --dev eth0 --conf "$tmp/udp64.trafgen" --cpus 1 --no-sock-mem \
+    --notouch-irq --no-cpu-stats >/dev/null 2>&1 &
+  local tg=$!
+  sleep 1
+  rx0=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets)
+  sleep "$secs"
+  rx1=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets)
+  pkill -INT -x trafgen || true; wait $tg 2>/dev/null || true
+  tgpps=$(( (rx1 - rx0) / secs ))
+  printf '| %-52s | %8s | %12s | %12s | %10s | %10s |\n' "$label" "$tcp" "$pps" "$tgpps" "$med" "$avg" | tee -a "$tmp/table"
 }
 
-printf '| %-44s | %8s | %12s | %10s | %10s |\n' "path (enf joins vin and vex by)" "TCP Gb/s" "UDP 64B pps" "RTT med ms" "RTT avg ms" > "$tmp/table"
-printf '|%s|---------:|-------------:|-----------:|-----------:|\n' "----------------------------------------------" >> "$tmp/table"
+printf '| %-52s | %8s | %12s | %12s | %10s | %10s |\n' "path (enf joins vin and vex by)" "TCP Gb/s" "UDP 64B pps" "trafgen pps" "RTT med ms" "RTT avg ms" > "$tmp/table"
+printf '|%s|---------:|-------------:|-------------:|-----------:|-----------:|\n' "------------------------------------------------------" >> "$tmp/table"
 
 # (a) kernel bridge
 nsx enf ip link add name br0 type bridge
@@ -93,6 +122,27 @@ wait_path "inline_bridge"
 measure "(b) dpi-afpacket ServicePort x2 + dpi-core" >/dev/null
 touch "$tmp/stop"; wait $bridge || true
 sed 's/^/  # /' "$tmp/bridge.log" >&2
+
+offload() { # on: the kernel's defaults (checksum offload, TSO, GSO); off: tx off as above
+  local f=(tx off); [ "$1" = on ] && f=(tx on tso on gso on)
+  for n in c1 c2; do nsx $n ethtool -K eth0 "${f[@]}" >/dev/null; done
+}
+
+# (a+) and (b+): the containers' default offloads on
+offload on
+nsx enf ip link add name br0 type bridge
+nsx enf ip link set vin master br0; nsx enf ip link set vex master br0; nsx enf ip link set br0 up
+wait_path "the kernel bridge"
+measure "(a+) kernel: Linux bridge, offloads on" >/dev/null
+nsx enf ip link del br0
+rm -f "$tmp/stop"
+ip netns exec enf "$AFPB_BIN" vin vex --vnet --stop-file "$tmp/stop" 2>"$tmp/bridge.log" &
+bridge=$!
+wait_path "inline_bridge --vnet"
+measure "(b+) ServicePort x2 vnet_hdr + dpi-core, offl. on" >/dev/null
+touch "$tmp/stop"; wait $bridge || true
+sed 's/^/  # /' "$tmp/bridge.log" >&2
+offload off
 
 # (c) Suricata 7, AF_PACKET IPS
 mkdir -p "$tmp/suri"
@@ -154,25 +204,32 @@ to = "10.250.0.2"
 ports = ["tcp/5201", "udp/5201", "icmp"]
 action = "allow"
 EOF
-cat > "$tmp/run.toml" <<EOF
+enforcer_row() { # $1 = label, $2 = inline_gso (true|false), $3 = container offloads (on|off)
+  cat > "$tmp/run.toml" <<EOF
 policy = "$tmp/policy.toml"
 workers = 1
 reports = "$tmp/reports.json"
 state_dir = "$tmp/state"
+inline_gso = $2
 [[workload]]
 name = "c2"
 netns = "/run/netns/c2"
 mode = "protect"
 EOF
-nsx enf "$AFPB_ENFORCER" run --config "$tmp/run.toml" 2>"$tmp/enforcer.log" &
-enf_pid=$!
-for _ in $(seq 100); do [ -S "$tmp/state/control.sock" ] && break; sleep 0.1; done
-wait_path "enforcer run" || { cat "$tmp/enforcer.log" >&2; exit 1; }
-nsx c2 ethtool -K eth0 tx off >/dev/null # the new eth0 (the old one became vex1)
-measure "(d) enforcer run, c2 in Protect" >/dev/null
-"$AFPB_ENFORCER" ctl --socket "$tmp/state/control.sock" stats 2>/dev/null \
-  | python3 -c 'import json,sys; [print("  # (d)", p) for w in json.load(sys.stdin)["workers"] for p in w["ports"]]' >&2 || true
-kill -TERM $enf_pid; wait $enf_pid || true
+  offload "$3"
+  ip netns exec enf "$AFPB_ENFORCER" run --config "$tmp/run.toml" 2>"$tmp/enforcer.log" &
+  local enf_pid=$!
+  for _ in $(seq 100); do [ -S "$tmp/state/control.sock" ] && break; sleep 0.1; done
+  wait_path "enforcer run" || { cat "$tmp/enforcer.log" >&2; exit 1; }
+  offload "$3" # c2's new eth0 (the old one became vex1)
+  measure "$1" >/dev/null
+  "$AFPB_ENFORCER" ctl --socket "$tmp/state/control.sock" stats 2>/dev/null \
+    | python3 -c 'import json,sys; [print("  #", p) for w in json.load(sys.stdin)["workers"] for p in w["ports"]]' >&2 || true
+  kill -TERM $enf_pid; wait $enf_pid || true
+}
+enforcer_row "(d) enforcer run, c2 in Protect" false off
+enforcer_row "(d+) enforcer run, Protect, inline_gso, offl. on" true on
+offload off
 nsx enf ip link del br0
 
 echo

@@ -2,12 +2,13 @@
 //! dpi-core engine on every frame: what `benches/afpacket_bench.sh` measures.
 //!
 //! ```text
-//! ip netns exec enf inline_bridge vin vex [--no-engine] [--seconds N] [--stop-file PATH]
+//! ip netns exec enf inline_bridge vin vex [--no-engine] [--vnet] [--seconds N] [--stop-file PATH]
 //! ```
 //!
 //! Frames from `vin` leave on `vex` and back, if the engine's `Action` is `Forward`;
 //! frames the engine synthesises (`poll_transmit`) leave on the port the triggering frame
-//! came in on. Stops after N seconds, when PATH exists, or never; then prints the port
+//! came in on. `--vnet` opens the ports with `PACKET_VNET_HDR` (GSO super-frames pass
+//! whole; transmit offload may stay on in the containers). Stops after N seconds, when PATH exists, or never; then prints the port
 //! and engine counters to stderr.
 
 #![allow(clippy::print_stderr)]
@@ -23,6 +24,7 @@ struct Args {
     a: String,
     b: String,
     engine: bool,
+    vnet: bool,
     seconds: Option<u64>,
     stop_file: Option<PathBuf>,
 }
@@ -31,9 +33,11 @@ fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mut pos = Vec::new();
     let (mut engine, mut seconds, mut stop_file) = (true, None, None);
+    let mut vnet = false;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--no-engine" => engine = false,
+            "--vnet" => vnet = true,
             "--seconds" => {
                 let v = it.next().ok_or("--seconds needs a value")?;
                 seconds = Some(v.parse::<u64>().map_err(|e| format!("--seconds {v}: {e}"))?);
@@ -46,8 +50,8 @@ fn parse() -> Result<Args, String> {
         }
     }
     match <[String; 2]>::try_from(pos) {
-        Ok([a, b]) => Ok(Args { a, b, engine, seconds, stop_file }),
-        Err(_) => Err("usage: inline_bridge IN_IFACE OUT_IFACE [--no-engine] [--seconds N] [--stop-file PATH]".into()),
+        Ok([a, b]) => Ok(Args { a, b, engine, vnet, seconds, stop_file }),
+        Err(_) => Err("usage: inline_bridge IN_IFACE OUT_IFACE [--no-engine] [--vnet] [--seconds N] [--stop-file PATH]".into()),
     }
 }
 
@@ -81,7 +85,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cfg = ServiceConfig::default();
+    let cfg = ServiceConfig { vnet_hdr: args.vnet, ..Default::default() };
     let (mut a, mut b) = match (ServicePort::open(&args.a, &cfg), ServicePort::open(&args.b, &cfg))
     {
         (Ok(a), Ok(b)) => (a, b),

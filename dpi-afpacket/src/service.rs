@@ -274,11 +274,16 @@ impl ServicePort {
         if cfg.qdisc_bypass {
             sock.set_qdisc_bypass().map_err(sock_err(iface, "PACKET_QDISC_BYPASS"))?;
         }
-        // Room for a few dozen whole GSO frames on the copy path, and for every TX slot
-        // in flight (a sent frame is charged to the socket until the receiver frees it).
+        // Room for a few dozen whole GSO frames on the copy path (a few hundred with
+        // vnet_hdr, where every super-frame takes it), and for every TX slot in flight (a
+        // sent frame is charged to the socket until the receiver frees it).
         let snd = (tg.bytes() * 2).max(4 << 20);
-        sock.set_buffers(if cfg.copy_oversize { 4 << 20 } else { 0 }, snd)
-            .map_err(sock_err(iface, "SO_RCVBUF/SO_SNDBUF"))?;
+        let rcv = match (cfg.copy_oversize, cfg.vnet_hdr) {
+            (false, _) => 0,
+            (true, false) => 4 << 20,
+            (true, true) => 16 << 20,
+        };
+        sock.set_buffers(rcv, snd).map_err(sock_err(iface, "SO_RCVBUF/SO_SNDBUF"))?;
         sock.set_rx_ring_v2(&rg).map_err(sock_err(iface, "PACKET_RX_RING"))?;
         sock.set_tx_ring_v2(&tg).map_err(sock_err(iface, "PACKET_TX_RING"))?;
         let map = sock.mmap(rg.bytes() + tg.bytes()).map_err(sock_err(iface, "mmap"))?;
@@ -289,7 +294,7 @@ impl ServicePort {
         };
         sock.bind(idx, true).map_err(sock_err(iface, "bind"))?;
         if let Some(f) = cfg.fanout {
-            sock.join_fanout(f.group_id, f.mode.into(), f.defrag)
+            sock.join_fanout(f.group_id, f.mode.into(), f.defrag, true)
                 .map_err(sock_err(iface, "PACKET_FANOUT"))?;
         }
 
@@ -300,7 +305,8 @@ impl ServicePort {
         if cfg.qdisc_bypass {
             plain.set_qdisc_bypass().map_err(sock_err(iface, "PACKET_QDISC_BYPASS"))?;
         }
-        plain.set_buffers(0, 4 << 20).map_err(sock_err(iface, "SO_SNDBUF"))?;
+        let plain_snd = if cfg.vnet_hdr { 16 << 20 } else { 4 << 20 };
+        plain.set_buffers(0, plain_snd).map_err(sock_err(iface, "SO_SNDBUF"))?;
         plain.bind(idx, false).map_err(sock_err(iface, "bind"))?;
         let kick = sock.try_clone().map_err(sock_err(iface, "dup"))?;
 
@@ -419,6 +425,7 @@ impl ServicePort {
             oversize_dropped: r.oversize_dropped,
             csum_not_ready: r.csum_not_ready,
             gso_frames: r.gso_frames,
+            outgoing_skipped: r.outgoing_skipped,
         }
     }
 }
@@ -433,6 +440,16 @@ where
         let Some(h) = rxs.rx.peek() else { break };
         n += 1;
         let c = &mut rxs.counters;
+        if h.pkttype == sys::PKTTYPE_OUTGOING {
+            // Sent on this interface (by another socket): forwarding it would loop.
+            // PACKET_IGNORE_OUTGOING (and its fanout flag) keep these out; belt and braces.
+            c.outgoing_skipped += 1;
+            if h.status.copy() && rxs.copy {
+                let _ = rxs.sock.recv(&mut rxs.big);
+            }
+            rxs.rx.release();
+            continue;
+        }
         if h.status.copy() && rxs.copy {
             // The whole frame is queued to the socket; the slot holds a truncated copy.
             rxs.rx.release();

@@ -254,7 +254,16 @@ impl PacketSocket {
         .map(|_| ())
     }
 
-    pub(crate) fn join_fanout(&self, group: u16, kind: FanoutKind, defrag: bool) -> io::Result<()> {
+    /// Join fanout group `group`. `ignore_outgoing`: the group skips frames sent on the
+    /// interface (`PACKET_FANOUT_FLAG_IGNORE_OUTGOING`); a member's own
+    /// `PACKET_IGNORE_OUTGOING` does not apply once the group's hook replaces its own.
+    pub(crate) fn join_fanout(
+        &self,
+        group: u16,
+        kind: FanoutKind,
+        defrag: bool,
+        ignore_outgoing: bool,
+    ) -> io::Result<()> {
         let mut mode = match kind {
             FanoutKind::Hash => libc::PACKET_FANOUT_HASH,
             FanoutKind::Cpu => libc::PACKET_FANOUT_CPU,
@@ -263,6 +272,9 @@ impl PacketSocket {
         };
         if defrag {
             mode |= libc::PACKET_FANOUT_FLAG_DEFRAG;
+        }
+        if ignore_outgoing {
+            mode |= libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
         }
         let arg = (u32::from(group)) | (mode << 16);
         self.set_packet_int(libc::PACKET_FANOUT, arg as libc::c_int)

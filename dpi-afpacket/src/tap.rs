@@ -94,7 +94,7 @@ impl TapPort {
             .ok_or_else(|| bad("block_count", "empty ring".into()))?;
         sock.bind(idx, true).map_err(sock_err(iface, "bind"))?;
         if let Some(f) = cfg.fanout {
-            sock.join_fanout(f.group_id, f.mode.into(), f.defrag)
+            sock.join_fanout(f.group_id, f.mode.into(), f.defrag, false)
                 .map_err(sock_err(iface, "PACKET_FANOUT"))?;
         }
         Ok(TapPort {

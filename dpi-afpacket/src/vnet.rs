@@ -128,10 +128,7 @@ mod tests {
             csum_offset: 16,
         };
         assert_eq!(VnetHdr::parse(&h.to_bytes()), h);
-        assert_eq!(
-            h.gso(),
-            Some(Gso { kind: GsoKind::TcpV6, segment_size: 1428, ecn: true })
-        );
+        assert_eq!(h.gso(), Some(Gso { kind: GsoKind::TcpV6, segment_size: 1428, ecn: true }));
         let s = h.shifted(4);
         assert_eq!((s.csum_start, s.hdr_len, s.csum_offset), (58, 90, 16));
         let plain = VnetHdr::parse(&VnetHdr::NONE);

@@ -80,7 +80,12 @@ impl Lab {
     }
 
     fn open(&self, backend: BackendChoice) -> Result<(Wiring, Vec<String>), WiringError> {
-        let cfg = WiringConfig { state_dir: self.state.0.clone(), backend, fail_open: false };
+        let cfg = WiringConfig {
+            state_dir: self.state.0.clone(),
+            backend,
+            fail_open: false,
+            service_gso: false,
+        };
         self.enf.enter(move || Wiring::open(cfg))
     }
 

@@ -10,6 +10,7 @@
 //! state_dir = "/run/enforcer"   # wiring state (crash recovery) and the control socket
 //! fail = "closed"               # inline workloads when the enforcer dies: closed | open
 //! inline_backend = "auto"       # nft | tc | auto (tc when the kernel has act_pedit)
+//! inline_gso = true             # GSO super-frames cross the service port whole
 //! apply = "ingress"             # ingress | egress
 //! unknown = "track"             # track | ignore | drop
 //!
@@ -131,6 +132,11 @@ pub struct RunFile {
     pub fail: FailMode,
     /// Inline steering backend.
     pub inline_backend: InlineBackend,
+    /// GSO super-frames and partial checksums cross the inline service port whole
+    /// (`PACKET_VNET_HDR`; transmit offload stays on on `vbr-neuv`). False: NeuVector's
+    /// way, transmit offload off on `vbr-neuv`, so the kernel segments and checksums
+    /// every frame before the engine sees it. Default true.
+    pub inline_gso: bool,
     /// Which side's policy decides traffic between two workloads.
     pub apply: ApplyDirection,
     /// Traffic of no workload.
@@ -261,6 +267,8 @@ struct RawRun {
     fail: RawFail,
     #[serde(default)]
     inline_backend: RawBackend,
+    #[serde(default)]
+    inline_gso: Option<bool>,
     #[serde(default)]
     apply: RawApply,
     #[serde(default)]
@@ -492,6 +500,7 @@ fn validate(src: &Source<'_>, raw: RawRun) -> Result<RunFile, RunFileError> {
             RawBackend::Nft => InlineBackend::Nft,
             RawBackend::Tc => InlineBackend::Tc,
         },
+        inline_gso: raw.inline_gso.unwrap_or(true),
         apply: match raw.apply {
             RawApply::Ingress => ApplyDirection::Ingress,
             RawApply::Egress => ApplyDirection::Egress,
@@ -519,6 +528,7 @@ mod tests {
         assert_eq!(f.workers, 1);
         assert_eq!(f.reports, ReportTarget::Stdout);
         assert_eq!(f.fail, FailMode::Closed);
+        assert!(f.inline_gso);
         let w = &f.workloads[0];
         assert_eq!(
             (w.iface.as_str(), w.mode, w.datapath, w.queue),
@@ -532,6 +542,7 @@ workers = 4
 reports = "out.jsonl"
 fail = "open"
 inline_backend = "nft"
+inline_gso = false
 apply = "egress"
 [[workload]]
 name = "a"
@@ -552,6 +563,7 @@ queue = 1
         .unwrap();
         assert_eq!(f.workers, 4);
         assert_eq!(f.fail, FailMode::Open);
+        assert!(!f.inline_gso);
         assert_eq!(f.apply, ApplyDirection::Egress);
         // b gets the first free queue after c's explicit 1.
         assert_eq!(f.get("b").unwrap().queue, Some(2));

@@ -93,6 +93,10 @@ pub struct PortStats {
     pub oversize_dropped: u64,
     /// Frames with unfinished checksums (transmit offload on upstream).
     pub csum_not_ready: u64,
+    /// GSO super-frames inspected and forwarded whole (`inline_gso`).
+    pub gso_frames: u64,
+    /// Frames sent on the port's interface that came back to it (never forwarded).
+    pub outgoing_skipped: u64,
     /// Frames the kernel offered the ring.
     pub kernel_packets: u64,
     /// Frames the kernel dropped because the ring was full.
@@ -111,6 +115,8 @@ impl PortStats {
             tx_errors: c.tx_errors,
             oversize_dropped: c.oversize_dropped,
             csum_not_ready: c.csum_not_ready,
+            gso_frames: c.gso_frames,
+            outgoing_skipped: c.outgoing_skipped,
             kernel_packets: k.packets,
             kernel_drops: k.drops,
         }

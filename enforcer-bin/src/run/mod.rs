@@ -303,6 +303,7 @@ impl Daemon {
             },
             // Steered through the engine while it runs; the guard fails open on death.
             fail_open: false,
+            service_gso: file.inline_gso,
         })?;
         for line in log {
             eprintln!("enforcer: recovery: {line}");
@@ -548,6 +549,7 @@ impl Daemon {
                 mode: FanoutMode::Hash,
                 defrag: false,
             }),
+            vnet_hdr: self.wiring.service_gso(),
             ..ServiceConfig::default()
         };
         for h in &self.afp {

@@ -109,6 +109,10 @@ pub struct WiringConfig {
     pub backend: BackendChoice,
     /// Start with inline workloads forwarded uninspected (see [`Wiring::set_fail_open`]).
     pub fail_open: bool,
+    /// Leave transmit offload on on `vbr-neuv`: the service port is opened with
+    /// `PACKET_VNET_HDR` and carries GSO super-frames whole. False: offload off, the kernel
+    /// segments and checksums before the service port (NeuVector's way).
+    pub service_gso: bool,
 }
 
 /// How a workload is wired.
@@ -171,6 +175,7 @@ pub struct Wiring {
     /// Why no backend was found (with [`BackendChoice::Auto`]).
     no_backend: String,
     fail_open: bool,
+    service_gso: bool,
     records: BTreeMap<String, Record>,
 }
 
@@ -201,11 +206,18 @@ impl Wiring {
             backend: None,
             no_backend: String::new(),
             fail_open: cfg.fail_open,
+            service_gso: cfg.service_gso,
             records: BTreeMap::new(),
         };
         let log = w.recover()?;
         w.probe(cfg.backend)?;
         Ok((w, log))
+    }
+
+    /// Whether the service pair keeps transmit offload on ([`WiringConfig::service_gso`]):
+    /// service ports on it must be opened with `PACKET_VNET_HDR`.
+    pub fn service_gso(&self) -> bool {
+        self.service_gso
     }
 
     /// The inline backend in use; `None` if none works here (and the choice was Auto).
@@ -675,9 +687,10 @@ impl Wiring {
         Ok(())
     }
 
-    /// The service pair, up, without addresses, transmit offload off on `vbr-neuv` (or
-    /// the kernel hands the engine partial checksums and GSO super-frames, §4), with an
-    /// MTU at least the workload's.
+    /// The service pair, up, without addresses, with an MTU at least the workload's.
+    /// Transmit offload on `vbr-neuv` is off (the kernel segments and checksums before the
+    /// engine, NeuVector's way, §4) unless `service_gso`: then it is on and the service
+    /// port carries super-frames and partial checksums whole (`PACKET_VNET_HDR`).
     fn ensure_service(&self, mtu: u32) -> Result<(), WiringError> {
         let e = self.enf(ENFORCER);
         let made = match link::link(&e, SERVICE_IFACE)? {
@@ -714,7 +727,8 @@ impl Wiring {
                 e.run(&["ip", "link", "set", "dev", dev, "up"])?;
             }
         }
-        e.run(&["ethtool", "-K", SERVICE_BRIDGE, "tx", "off"])?;
+        let tx = if self.service_gso { "on" } else { "off" };
+        e.run(&["ethtool", "-K", SERVICE_BRIDGE, "tx", tx, "tso", tx, "gso", tx])?;
         if self.backend == Some(Backend::Tc) {
             for c in tc::service_setup(SERVICE_BRIDGE) {
                 let _ = e.attempt(&c.iter().map(String::as_str).collect::<Vec<_>>(), None)?;
