@@ -57,16 +57,19 @@ for n in c1 c2; do ip -n $n link set eth0 up; nsx $n ethtool -K eth0 tx off >/de
 ip -n enf link set vin up; ip -n enf link set vex up
 
 nsx c2 iperf3 -s -D -I "$tmp/iperf.pid" >/dev/null
-# 64-byte frames (60 + FCS) of one UDP flow c1:40000 -> c2:5201, as iperf3 -l 64 sends
-# (iperf3's are 106 bytes with headers; trafgen's payload is 18 bytes: minimum frame).
+# 64-byte frames (60 + FCS) of one UDP flow c1:40000 -> c2:5202, as iperf3 -l 64 sends
+# (iperf3's are 106 bytes with headers; trafgen's payload is 18 bytes: minimum frame),
+# to a socket that listens and never reads (as an overrun server: the kernel queues, then
+# drops on the full buffer, rather than answering port-unreachable).
 cat > "$tmp/udp64.trafgen" <<EOF
 {
   eth(da=02:00:00:00:00:02, sa=02:00:00:00:00:01),
   ipv4(saddr=10.250.0.1, daddr=10.250.0.2, ttl=64),
-  udp(sport=40000, dport=5201),
+  udp(sport=40000, dport=5202),
   fill(0x41, 18)
 }
 EOF
+nsx c2 python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",5202)); time.sleep(1e6)' &
 
 wait_path() { # until ping passes (30 s max)
   for _ in $(seq 300); do
@@ -201,7 +204,7 @@ cat > "$tmp/policy.toml" <<EOF
 id = 1
 from = "10.250.0.1"
 to = "10.250.0.2"
-ports = ["tcp/5201", "udp/5201", "icmp"]
+ports = ["tcp/5201", "udp/5201", "udp/5202", "icmp"]
 action = "allow"
 EOF
 enforcer_row() { # $1 = label, $2 = inline_gso (true|false), $3 = container offloads (on|off)

@@ -28,6 +28,10 @@
 #   verdicts/CPU-s  verdicts per second of consumer CPU: the rate one saturated core would
 #                sustain, the fairest comparison when the sender is the bottleneck
 #   TCP          one iperf3 stream, receiver's rate
+#   trafgen verdicts/s  verdicts per second while trafgen (netsniff-ng; one process, TX
+#                ring, far cheaper per packet than iperf3) floods 64-byte UDP frames to a
+#                socket that listens and never reads: the consumer, not the sender, is the
+#                limit (queue overflow fails open and is not counted as a verdict)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
@@ -45,7 +49,7 @@ pin_args_traffic() { if [ -n "$TRAFFIC_CPU" ]; then echo "taskset -c $TRAFFIC_CP
 
 if [ -z "${NFQ_BENCH_INNER:-}" ]; then
   [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
-  for t in ip iptables-nft iperf3 suricata jq python3 unshare taskset; do
+  for t in ip iptables-nft iperf3 suricata jq python3 unshare taskset trafgen; do
     command -v "$t" >/dev/null || { echo "missing: $t" >&2; exit 1; }
   done
   cargo build --release -q -p dpi-nfqueue --example nfq_accept
@@ -78,6 +82,15 @@ $C ip link set eth0 up; $S ip link set eth0 up
 $C ip neigh replace 10.88.0.2 lladdr 02:00:00:00:88:02 dev eth0 nud permanent
 $S ip neigh replace 10.88.0.1 lladdr 02:00:00:00:88:01 dev eth0 nud permanent
 $S $(pin_args_traffic) iperf3 -s -p 5201 >/dev/null 2>&1 &
+$S python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",5202)); time.sleep(1e6)' &
+cat > "$W/udp64.trafgen" <<EOF
+{
+  eth(da=02:00:00:00:88:02, sa=02:00:00:00:88:01),
+  ipv4(saddr=10.88.0.1, daddr=10.88.0.2, ttl=64),
+  udp(sport=40000, dport=5202),
+  fill(0x41, 18)
+}
+EOF
 : > "$W/empty.rules"
 sleep 0.5
 
@@ -101,7 +114,7 @@ cat > "$W/policy.toml" <<EOF
 id = 1
 from = "10.88.0.1"
 to = "10.88.0.2"
-ports = ["tcp/5201", "udp/5201"]
+ports = ["tcp/5201", "udp/5201", "udp/5202"]
 action = "allow"
 EOF
 cat > "$W/run.toml" <<EOF
@@ -160,6 +173,7 @@ for run in $(seq 1 "$RUNS"); do
     $S iptables-nft -F INPUT
     if [ "$mode" != kernel ] && [ "$mode" != enforcer-run ]; then
       $S iptables-nft -A INPUT -p udp --dport 5201 -j NFQUEUE --queue-num 0
+      $S iptables-nft -A INPUT -p udp --dport 5202 -j NFQUEUE --queue-num 0
       $S iptables-nft -A INPUT -p tcp --dport 5201 -j NFQUEUE --queue-num 0
     fi
     start_consumer "$mode"
@@ -169,13 +183,23 @@ for run in $(seq 1 "$RUNS"); do
     after=$(idseq); t1=$(cpu_ticks)
     sleep 1
     $C $(pin_args_traffic) iperf3 -c 10.88.0.2 -p 5201 -t "$SECS" -J >"$W/tcp.json" || true
+    sleep 1
+    $C $(pin_args_traffic) trafgen --dev eth0 --conf "$W/udp64.trafgen" --cpus 1 --no-sock-mem \
+      --notouch-irq --no-cpu-stats >/dev/null 2>&1 &
+    sleep 1
+    tg0=$(idseq); d0=$($S cat /sys/class/net/eth0/statistics/rx_packets)
+    sleep "$SECS"
+    tg1=$(idseq); d1=$($S cat /sys/class/net/eth0/statistics/rx_packets)
+    pkill -INT -x trafgen || true; wait $! 2>/dev/null || true
+    # the kernel row: frames reaching the server (no queue)
+    [ "$mode" = kernel ] && tg1=$((tg0 + d1 - d0))
     stop_consumer
     # mode sent_pps verdicts_per_s delivered_pps cpu_fraction tcp_bps
     jq -r --arg mode "$mode" --argjson v $((after - before)) --argjson secs "$SECS" \
       --argjson cpu "$(echo "$t0 $t1 $HZ" | awk '{printf "%.3f", ($2 - $1) / $3}')" \
-      --slurpfile tcp "$W/tcp.json" '
+      --argjson tg $((tg1 - tg0)) --slurpfile tcp "$W/tcp.json" '
       .end.sum as $u
-      | "\($mode) \($u.packets / $u.seconds) \($v / $secs) \(($u.packets - $u.lost_packets) / $u.seconds) \($cpu / $secs) \($tcp[0].end.sum_received.bits_per_second // 0)"' \
+      | "\($mode) \($u.packets / $u.seconds) \($v / $secs) \(($u.packets - $u.lost_packets) / $u.seconds) \($cpu / $secs) \($tcp[0].end.sum_received.bits_per_second // 0) \($tg / $secs)"' \
       "$W/udp.json" >> "$W/results"
     if [ "$mode" = enforcer ] || [ "$mode" = enforcer-nogso ]; then
       sed "s/^/  run $run $mode: /" "$W/enf.out" >&2
@@ -191,14 +215,15 @@ for line in open(sys.argv[1]):
     rows[mode].append([float(v) for v in vals])
 med = lambda mode, i: statistics.median(r[i] for r in rows[mode])
 print(f"median of {sys.argv[2]} runs\n")
-print("| consumer | UDP 64 B sent (pps) | verdicts/s | delivered (pps) | consumer CPU | verdicts per CPU-second | TCP (Gbit/s) |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| consumer | UDP 64 B sent (pps) | verdicts/s | delivered (pps) | consumer CPU | verdicts per CPU-second | TCP (Gbit/s) | trafgen verdicts/s |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for mode in ["kernel", "enforcer", "enforcer-nogso", "suricata", "enforcer-run"]:
     if mode not in rows:
         continue
     q = mode != "kernel"
     per_cpu = statistics.median(r[1] / r[3] for r in rows[mode] if r[3] > 0) if q else 0
     print(f"| {mode} | {med(mode, 0):,.0f} | {f'{med(mode, 1):,.0f}' if q else '-'} | {med(mode, 2):,.0f} | "
-          f"{f'{med(mode, 3) * 100:.0f} %' if q else '-'} | {f'{per_cpu:,.0f}' if q else '-'} | {med(mode, 4) / 1e9:.2f} |")
+          f"{f'{med(mode, 3) * 100:.0f} %' if q else '-'} | {f'{per_cpu:,.0f}' if q else '-'} | {med(mode, 4) / 1e9:.2f} | "
+          f"{med(mode, 5):,.0f}{'' if q else ' (no queue)'} |")
 PY
 echo >&2 "($(nproc) CPUs, $(uname -r), ${SECS}s per measurement, consumer on CPU ${CONS_CPU:-any}, traffic on CPU ${TRAFFIC_CPU:-any})"

@@ -178,7 +178,15 @@ impl TxSide {
 
     /// Forward a received frame. `buf` is the frame preceded by its `pre` bytes of
     /// `virtio_net_hdr` (0 or `VNET_HDR_LEN`, as the receiving port was opened).
-    fn forward(&mut self, buf: &[u8], pre: usize, vlan: Option<Vlan>) -> TxOutcome {
+    fn forward(&mut self, buf: &mut [u8], pre: usize, vlan: Option<Vlan>) -> TxOutcome {
+        if self.vnet && pre == VNET_HDR_LEN && vlan.is_none() && buf.len() >= pre {
+            // Header and frame are contiguous already: one part, no copy on the way.
+            let (hdr, frame) = buf.split_at_mut(pre);
+            if let Ok(b) = <&mut [u8; VNET_HDR_LEN]>::try_from(hdr) {
+                *b = VnetHdr::parse(b).for_tx(frame.len()).to_bytes();
+            }
+            return self.push(&[buf]);
+        }
         let (hdr, frame) = buf.split_at(pre.min(buf.len()));
         let tag = match vlan {
             Some(v) if frame.len() >= 12 => {
@@ -190,8 +198,6 @@ impl TxSide {
             _ => None,
         };
         match (self.vnet, pre == VNET_HDR_LEN, tag) {
-            // Header and frame are contiguous already: one part, no copy on the way.
-            (true, true, None) => self.push(&[buf]),
             (false, _, None) => self.push(&[frame]),
             (false, _, Some(tag)) => self.push(&[&frame[..12], &tag, &frame[12..]]),
             (true, has, tag) => {
@@ -203,10 +209,10 @@ impl TxSide {
                     Some(tag) => {
                         // The tag goes in after the MAC addresses: offsets past them move.
                         h = h.shifted(4);
-                        let h = h.to_bytes();
+                        let h = h.for_tx(frame.len() + 4).to_bytes();
                         self.push(&[&h, &frame[..12], &tag, &frame[12..]])
                     }
-                    None => self.push(&[&h.to_bytes(), frame]),
+                    None => self.push(&[&h.for_tx(frame.len()).to_bytes(), frame]),
                 }
             }
         }
@@ -366,7 +372,8 @@ impl ServicePort {
     pub fn transmit(&mut self, frame: &[u8]) -> TxOutcome {
         if self.txs.vnet {
             // A finished frame: no GSO, checksums complete.
-            self.txs.push(&[&VnetHdr::NONE, frame])
+            let h = VnetHdr::default().for_tx(frame.len()).to_bytes();
+            self.txs.push(&[&h, frame])
         } else {
             self.txs.push(&[frame])
         }

@@ -52,10 +52,6 @@ pub(crate) struct VnetHdr {
 }
 
 impl VnetHdr {
-    /// The header of a finished frame (no GSO, checksums complete): what engine-made frames
-    /// (TCP resets) carry.
-    pub(crate) const NONE: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
-
     pub(crate) fn parse(b: &[u8; VNET_HDR_LEN]) -> VnetHdr {
         let u = |i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
         VnetHdr {
@@ -99,6 +95,20 @@ impl VnetHdr {
         Some(Gso { kind, segment_size: self.gso_size, ecn: self.gso_type & GSO_ECN != 0 })
     }
 
+    /// The header to send a frame of `len` bytes with. A frame that is not a GSO
+    /// super-frame gets `hdr_len = len`: the kernel then copies it whole into the socket
+    /// buffer's linear area (TX ring and `send()` alike) instead of attaching the rest as
+    /// page fragments of our buffer, which a veth must copy again (`skb_copy_ubufs`) and
+    /// the receiver's IP layer must pull back into the linear area. GSO headers keep the
+    /// kernel's `hdr_len` (the length of the headers to repeat in each segment).
+    pub(crate) fn for_tx(self, len: usize) -> VnetHdr {
+        let mut v = self;
+        if v.gso_type == 0 {
+            v.hdr_len = u16::try_from(len).unwrap_or(v.hdr_len);
+        }
+        v
+    }
+
     /// The header for the same frame once `n` bytes (a VLAN tag) are inserted after the
     /// MAC addresses: offsets into the frame past byte 12 move by `n`.
     pub(crate) fn shifted(self, n: u16) -> VnetHdr {
@@ -131,9 +141,13 @@ mod tests {
         assert_eq!(h.gso(), Some(Gso { kind: GsoKind::TcpV6, segment_size: 1428, ecn: true }));
         let s = h.shifted(4);
         assert_eq!((s.csum_start, s.hdr_len, s.csum_offset), (58, 90, 16));
-        let plain = VnetHdr::parse(&VnetHdr::NONE);
+        let plain = VnetHdr::parse(&[0; VNET_HDR_LEN]);
         assert_eq!((plain.gso(), plain.needs_csum()), (None, false));
         // No partial checksum: csum_start means nothing and stays.
         assert_eq!(plain.shifted(4), plain);
+        // Sending: a plain frame is copied whole (hdr_len = its length); a super-frame's
+        // header length is the kernel's.
+        assert_eq!(plain.for_tx(60).hdr_len, 60);
+        assert_eq!(h.for_tx(60_000).hdr_len, 86);
     }
 }
