@@ -94,7 +94,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut ctx = args.engine.then(|| Ctx::new(Config::default()));
+    // GSO super-frames need stream buffers that hold one beyond a missing one.
+    let big = if args.vnet { 256 * 1024 } else { 64 * 1024 };
+    let mut ctx =
+        args.engine.then(|| Ctx::new(Config { stream_buffer_bytes: big, ..Config::default() }));
     let start = Instant::now();
     let deadline = args.seconds.map(|s| start + Duration::from_secs(s));
     let mut last_check = start;
@@ -127,7 +130,16 @@ fn main() -> ExitCode {
         eprintln!("{}: {:?} kernel {:?}", p.iface(), p.counters(), k);
     }
     if let Some(c) = &ctx {
-        eprintln!("engine: {} packets, {} sessions live", c.counters().packets, c.session_count());
+        let k = c.counters();
+        eprintln!(
+            "engine: {} packets, {} sessions live, inspection stopped: {} (overflow) {} (capture loss); TCP out of order {}, retransmissions {}",
+            k.packets,
+            c.session_count(),
+            k.tcp_bypass_overflow,
+            k.tcp_bypass_capture_loss,
+            k.tcp_out_of_order,
+            k.tcp_retransmissions
+        );
     }
     ExitCode::SUCCESS
 }

@@ -71,10 +71,18 @@ pub struct Config {
     /// closest to its idle deadline is evicted (ended with reason `evicted`, counted in
     /// `sessions_evicted`) to make room, so new flows are always tracked.
     pub max_sessions: usize,
-    /// Per-direction TCP stream buffers (64 KiB each) for out-of-order segments and bytes a
-    /// parser has not consumed yet. Default 2048 (128 MiB at most). A session that needs
-    /// one when none is left is bypassed (`stream_pool_exhausted`).
+    /// Per-direction TCP stream buffers ([`Config::stream_buffer_bytes`] each) for
+    /// out-of-order segments and bytes a parser has not consumed yet. Default 2048
+    /// (128 MiB at most with 64 KiB buffers). A session that needs one when none is left is
+    /// bypassed (`stream_pool_exhausted`).
     pub max_stream_buffers: usize,
+    /// Bytes of one stream buffer: how far beyond the first unconsumed byte a direction may
+    /// hold data. Default 64 KiB ([`crate::flow::stream::STREAM_BUF_BYTES`]); clamped to
+    /// 16 KiB..=16 MiB. Data that would land beyond it stops the session's inspection
+    /// (`tcp_bypass_overflow`). Feeding GSO super-frames (up to 64 KiB each, e.g. from an
+    /// AF_PACKET port with `PACKET_VNET_HDR`) needs room for a hole of one super-frame
+    /// plus the next: use 256 KiB there.
+    pub stream_buffer_bytes: usize,
     /// Events held for [`Ctx::poll_event`](crate::Ctx::poll_event) before new ones are
     /// dropped (`events_dropped`). Default 65 536. Poll after every packet to never hit it.
     pub max_pending_events: usize,
@@ -128,6 +136,7 @@ impl Default for Config {
         Config {
             max_sessions: 524_288,
             max_stream_buffers: 2048,
+            stream_buffer_bytes: crate::flow::stream::STREAM_BUF_BYTES,
             max_pending_events: 65_536,
             listener_cache_entries: 16_384,
             session_start_events: true,

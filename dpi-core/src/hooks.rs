@@ -7,7 +7,7 @@
 //! 2. [`Inspector::on_payload`] with each direction's payload, in order, without gaps
 //!    (TCP reassembled; UDP one datagram at a time). It returns how many bytes it consumed;
 //!    the engine keeps the rest and presents them again, followed by new bytes, with the
-//!    next segment (bounded by the 64 KiB stream buffer).
+//!    next segment (bounded by the stream buffer, 64 KiB by default).
 //! 3. [`Inspector::on_packet`] for every packet of a session after tracking: the
 //!    per-packet policy decision.
 //! 4. [`Inspector::on_session_end`] when a session ends.

@@ -39,8 +39,9 @@
 //! - **Time** comes from the caller through [`Ctx::handle_timeout`]; timeouts have
 //!   one-second resolution (see [`Timeouts`]).
 //! - **Bounds**: sessions ([`Config::max_sessions`], evicting the session nearest its
-//!   deadline when full), stream buffers ([`Config::max_stream_buffers`], 64 KiB each),
-//!   fragments ([`FragConfig`]), pending events ([`Config::max_pending_events`]). Every
+//!   deadline when full), stream buffers ([`Config::max_stream_buffers`] of
+//!   [`Config::stream_buffer_bytes`], 64 KiB by default), fragments ([`FragConfig`]),
+//!   pending events ([`Config::max_pending_events`]). Every
 //!   bound hit is counted in [`Counters`].
 //! - **No allocation per packet** once the tables and pools have grown to their working
 //!   size (a test replays a capture twice under a counting allocator).

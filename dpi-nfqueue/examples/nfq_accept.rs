@@ -36,7 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let engine = !args.iter().any(|a| a == "--no-engine");
     let mut queue = Queue::open(cfg)?;
-    let mut ctx = Ctx::new(Config::default());
+    // GSO super-frames need stream buffers that hold one beyond a missing one.
+    let big = if cfg.gso { 256 * 1024 } else { 64 * 1024 };
+    let mut ctx = Ctx::new(Config { stream_buffer_bytes: big, ..Config::default() });
     eprintln!("nfq_accept: queue {} bound (portid {}), engine={engine}", cfg.num, queue.portid());
 
     let start = Instant::now();

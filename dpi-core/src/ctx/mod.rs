@@ -103,7 +103,7 @@ impl Ctx {
         }
         Ctx {
             table: SessionTable::new(cfg.max_sessions, cfg.hash_seed),
-            streams: StreamPool::new(cfg.max_stream_buffers),
+            streams: StreamPool::with_size(cfg.max_stream_buffers, cfg.stream_buffer_bytes),
             listeners: Listeners::new(cfg.listener_cache_entries),
             defrag: Defrag::new(cfg.frag, cfg.hash_seed),
             events: EventQueue::new(cfg.max_pending_events),

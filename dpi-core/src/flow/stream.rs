@@ -7,8 +7,9 @@
 //! ones, with the next segment. A segment that starts beyond the frontier (a hole) is
 //! copied into a stream buffer and delivered once the hole is filled.
 //!
-//! A stream buffer is 64 KiB ([`STREAM_BUF_BYTES`]) and covers sequence numbers
-//! `[base, base + 64 KiB)`, where `base` is the first unconsumed byte. Out-of-order data
+//! A stream buffer is 64 KiB by default ([`STREAM_BUF_BYTES`], `Config::stream_buffer_bytes`)
+//! and covers sequence numbers `[base, base + size)`, where `base` is the first unconsumed
+//! byte. Out-of-order data
 //! beyond that, more than [`MAX_HOLES`] separate ranges, or no free buffer in the pool
 //! stops inspection of the session (bypass: tracking goes on, payload is no longer
 //! delivered). Buffers come from a pool bounded by `Config::max_stream_buffers`; they are
@@ -19,8 +20,10 @@
 
 use arrayvec::ArrayVec;
 
-/// Bytes a direction may hold: unconsumed plus out-of-order data.
+/// Default bytes a direction may hold: unconsumed plus out-of-order data.
 pub const STREAM_BUF_BYTES: usize = 64 * 1024;
+/// Smallest and largest stream buffer (`Config::stream_buffer_bytes` is clamped to them).
+pub const STREAM_BUF_RANGE: (usize, usize) = (16 * 1024, 16 * 1024 * 1024);
 
 /// Separate out-of-order ranges a direction may hold.
 pub const MAX_HOLES: usize = 16;
@@ -45,9 +48,9 @@ pub(crate) struct StreamBuf {
 }
 
 impl StreamBuf {
-    fn new() -> Self {
+    fn new(size: usize) -> Self {
         StreamBuf {
-            data: vec![0; STREAM_BUF_BYTES].into_boxed_slice(),
+            data: vec![0; size].into_boxed_slice(),
             base: 0,
             contig: 0,
             ranges: ArrayVec::new(),
@@ -58,7 +61,7 @@ impl StreamBuf {
 /// Why a segment could not be buffered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StreamError {
-    /// Beyond 64 KiB from the first unconsumed byte, or too many holes.
+    /// Beyond the buffer size from the first unconsumed byte, or too many holes.
     Overflow,
     /// No buffer left in the pool.
     PoolExhausted,
@@ -70,11 +73,20 @@ pub(crate) struct StreamPool {
     bufs: Vec<StreamBuf>,
     free: Vec<u32>,
     max: usize,
+    /// Bytes of each buffer.
+    size: usize,
 }
 
 impl StreamPool {
+    #[cfg(test)]
     pub(crate) fn new(max: usize) -> Self {
-        StreamPool { bufs: Vec::new(), free: Vec::new(), max }
+        Self::with_size(max, STREAM_BUF_BYTES)
+    }
+
+    /// At most `max` buffers of `size` bytes (clamped to [`STREAM_BUF_RANGE`]).
+    pub(crate) fn with_size(max: usize, size: usize) -> Self {
+        let size = size.clamp(STREAM_BUF_RANGE.0, STREAM_BUF_RANGE.1);
+        StreamPool { bufs: Vec::new(), free: Vec::new(), max, size }
     }
 
     /// Buffers currently lent out.
@@ -86,7 +98,7 @@ impl StreamPool {
         let id = match self.free.pop() {
             Some(id) => id,
             None if self.bufs.len() < self.max => {
-                self.bufs.push(StreamBuf::new());
+                self.bufs.push(StreamBuf::new(self.size));
                 (self.bufs.len() - 1) as u32
             }
             None => return Err(StreamError::PoolExhausted),
@@ -120,7 +132,7 @@ impl StreamPool {
         let b = &mut self.bufs[*buf as usize];
         let start = seq.wrapping_sub(b.base) as usize;
         let end = start + data.len();
-        if end > STREAM_BUF_BYTES {
+        if end > b.data.len() {
             return Err(StreamError::Overflow);
         }
         let (start, end) = (start as u32, end as u32);
@@ -175,7 +187,7 @@ impl StreamPool {
         let b = &mut self.bufs[buf as usize];
         let start = b.contig as usize;
         let end = start + data.len();
-        if end > STREAM_BUF_BYTES {
+        if end > b.data.len() {
             return Err(StreamError::Overflow);
         }
         // Bytes already held out of order win over the new copy.
@@ -241,7 +253,7 @@ impl StreamPool {
         data: &[u8],
     ) -> Result<(), StreamError> {
         debug_assert!(*buf == super::session::NIL);
-        if data.len() > STREAM_BUF_BYTES {
+        if data.len() > self.size {
             return Err(StreamError::Overflow);
         }
         let id = self.take(seq)?;
@@ -291,6 +303,21 @@ mod tests {
         );
         let mut b = NIL;
         assert_eq!(p.store_ahead(&mut b, 0, 10, &[0; 10]), Err(StreamError::PoolExhausted));
+    }
+
+    #[test]
+    fn a_larger_buffer_holds_a_super_frame_beyond_a_super_frame_hole() {
+        // GSO: one 65 160-byte super-frame arrives after the one before it went missing.
+        let seg = vec![7u8; 65_160];
+        let mut small = StreamPool::new(1);
+        let mut a = NIL;
+        assert_eq!(small.store_ahead(&mut a, 0, 65_160, &seg), Err(StreamError::Overflow));
+        let mut big = StreamPool::with_size(1, 256 * 1024);
+        let mut b = NIL;
+        assert_eq!(big.store_ahead(&mut b, 0, 65_160, &seg), Ok(false));
+        assert_eq!(big.append_in_order(b, &seg), Ok(2 * 65_160));
+        // Sizes are clamped.
+        assert_eq!(StreamPool::with_size(1, 1).size, STREAM_BUF_RANGE.0);
     }
 
     #[test]

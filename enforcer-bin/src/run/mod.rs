@@ -71,6 +71,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Bytes of one TCP stream buffer (see `dpi_core::Config::stream_buffer_bytes`).
+const STREAM_BUFFER_BYTES: usize = 256 * 1024;
+/// Stream buffers per engine context.
+const MAX_STREAM_BUFFERS: usize = 512;
+
 /// Commands waiting for a worker before the daemon blocks.
 const COMMAND_QUEUE: usize = 64;
 /// Fanout group of the service port (per namespace; taps use `TAP_GROUP_BASE + n`).
@@ -319,6 +324,11 @@ impl Daemon {
             max_sessions: file.max_sessions,
             report_interval_secs: file.report_interval,
             hash_seed: seeds.hash_one(0xd1ce_u64),
+            // Both data paths hand the engine GSO super-frames (inline_gso, NFQUEUE's GSO
+            // flag): a buffer must hold one beyond a missing (reordered) one. Same 128 MiB
+            // bound as the engine's default 2048 x 64 KiB.
+            stream_buffer_bytes: STREAM_BUFFER_BYTES,
+            max_stream_buffers: MAX_STREAM_BUFFERS,
             ..Config::default()
         };
         let stop_workers = Arc::new(AtomicBool::new(false));
