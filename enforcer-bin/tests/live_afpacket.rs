@@ -247,6 +247,16 @@ fn protect_enforces_the_policy_and_stop_restores_the_links() {
     assert!(port_sum("gso_frames") > 10, "{stats}");
     assert_eq!(port_sum("outgoing_skipped"), 0, "{stats}");
     assert!(port_sum("rx_frames") < 100_000, "{stats}");
+    let engine_sum = |field: &str| -> u64 {
+        stats["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["engine"][field].as_u64().unwrap())
+            .sum()
+    };
+    assert!(engine_sum("packets") > 100 && engine_sum("bytes") > 6 << 20, "{stats}");
+    assert_eq!(engine_sum("events_dropped"), 0, "{stats}");
 
     e.stop();
     // Exactly one violation for the denied connect (its SYN retransmission is the same

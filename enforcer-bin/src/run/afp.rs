@@ -103,6 +103,35 @@ pub struct PortStats {
     pub kernel_drops: u64,
 }
 
+/// The engine counters `ctl stats` shows: traffic, and every bound that was hit.
+#[derive(Serialize)]
+struct EngineSummary {
+    packets: u64,
+    bytes: u64,
+    sessions_evicted: u64,
+    /// Sessions whose payload inspection stopped: out-of-order or unconsumed data beyond a
+    /// stream buffer, no stream buffer left, frames seen truncated, capture gaps.
+    tcp_bypass_overflow: u64,
+    stream_pool_exhausted: u64,
+    tcp_bypass_truncated: u64,
+    tcp_bypass_capture_loss: u64,
+    events_dropped: u64,
+}
+
+fn engine_summary<S: serde::Serializer>(c: &Counters, s: S) -> Result<S::Ok, S::Error> {
+    EngineSummary {
+        packets: c.packets,
+        bytes: c.bytes,
+        sessions_evicted: c.sessions_evicted,
+        tcp_bypass_overflow: c.tcp_bypass_overflow,
+        stream_pool_exhausted: c.stream_pool_exhausted,
+        tcp_bypass_truncated: c.tcp_bypass_truncated,
+        tcp_bypass_capture_loss: c.tcp_bypass_capture_loss,
+        events_dropped: c.events_dropped,
+    }
+    .serialize(s)
+}
+
 impl PortStats {
     fn new(name: &str, c: PortCounters, k: KernelStats) -> Self {
         PortStats {
@@ -130,8 +159,8 @@ pub struct WorkerStats {
     pub worker: String,
     /// Live sessions.
     pub sessions: usize,
-    /// Engine counters.
-    #[serde(skip)]
+    /// Engine counters (serialized as `engine`: the ones an operator acts on).
+    #[serde(rename = "engine", serialize_with = "engine_summary")]
     pub counters: Counters,
     /// Events by kind.
     pub events: EventCounts,
