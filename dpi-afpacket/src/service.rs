@@ -25,7 +25,10 @@ use std::time::Duration;
 /// Size of the buffer oversize frames are read into: the largest GSO frame (64 KiB, BIG
 /// TCP off), with room for a `virtio_net_hdr` and a margin.
 const BIG_FRAME: usize = 65536 + 256;
-/// Longest wait for send-buffer room before a plain `send()` of a frame is given up.
+/// Longest wait for send-buffer room before a plain `send()` of a frame is given up. After
+/// one wait in vain the port stops waiting (frames that find no room are dropped and
+/// counted) until a send succeeds again, so a stuck peer costs the worker 10 ms, not 10 ms
+/// per frame.
 const SEND_WAIT_MS: i32 = 10;
 /// Kick the TX ring once this many slots are waiting, even inside a batch.
 const KICK_EVERY: u32 = 64;
@@ -110,6 +113,8 @@ struct TxSide {
     max_frame: usize,
     /// Both sockets expect a `virtio_net_hdr` before each frame.
     vnet: bool,
+    /// The last wait for send-buffer room was in vain (see [`SEND_WAIT_MS`]).
+    send_stalled: bool,
     pending: u32,
     /// Reused buffer for re-tagging an oversize frame.
     scratch: Vec<u8>,
@@ -155,12 +160,17 @@ impl TxSide {
             }
         };
         let mut res = self.plain.send(data);
-        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+        if !self.send_stalled && matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             // Send buffer full (super-frames in flight): wait briefly for room rather than
             // drop 64 KiB of a TCP stream, but never block the worker for long.
             if sys::poll_out(self.plain.as_fd(), SEND_WAIT_MS).unwrap_or(false) {
                 res = self.plain.send(data);
+            } else {
+                self.send_stalled = true;
             }
+        }
+        if res.is_ok() {
+            self.send_stalled = false;
         }
         match res {
             Ok(_) => {
@@ -333,6 +343,7 @@ impl ServicePort {
                 plain,
                 max_frame: mtu + 14 + 4,
                 vnet: cfg.vnet_hdr,
+                send_stalled: false,
                 pending: 0,
                 scratch: Vec::new(),
                 counters: PortCounters::default(),
