@@ -168,14 +168,25 @@ fn discover_reports_exactly_the_connections_made() {
 
 #[test]
 fn protect_enforces_the_policy_and_stop_restores_the_links() {
+    protect_enforces("shared");
+}
+
+#[test]
+fn protect_with_port_pairs_enforces_the_same() {
+    protect_enforces("pair");
+}
+
+/// Both protected, with `inline_ports = ports`: the engine on the shared `vth-neuv`
+/// (NeuVector's layout) or on each workload's own `vin<i>`/`vex<i>`.
+fn protect_enforces(ports: &str) {
     if !ready() {
         return;
     }
-    let t = Topo::new("protect");
+    let t = Topo::new(&format!("protect-{ports}"));
     let (before1, before2) = (Topo::link_state(&t.c1), Topo::link_state(&t.c2));
     let run = t.run_file(
         &format!("{ALLOW_8080}{HTTP_DENIED_ON_8090}"),
-        "",
+        &format!("inline_ports = \"{ports}\""),
         &[("c1", &t.c1, "protect", "afpacket"), ("c2", &t.c2, "protect", "afpacket")],
     );
     let e = t.start(&run);
@@ -247,6 +258,19 @@ fn protect_enforces_the_policy_and_stop_restores_the_links() {
     assert!(port_sum("gso_frames") > 10, "{stats}");
     assert_eq!(port_sum("outgoing_skipped"), 0, "{stats}");
     assert!(port_sum("rx_frames") < 100_000, "{stats}");
+    let names: std::collections::BTreeSet<String> = stats["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["ports"].as_array().unwrap().iter())
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    if ports == "pair" {
+        assert!(!names.contains("vth-neuv"), "{names:?}");
+        assert!(names.iter().filter(|n| n.starts_with("vin") || n.starts_with("vex")).count() == 4);
+    } else {
+        assert!(names.contains("vth-neuv"), "{names:?}");
+    }
     let engine_sum = |field: &str| -> u64 {
         stats["workers"]
             .as_array()

@@ -85,6 +85,7 @@ impl Lab {
             backend,
             fail_open: false,
             service_gso: false,
+            port_pairs: false,
         };
         self.enf.enter(move || Wiring::open(cfg))
     }

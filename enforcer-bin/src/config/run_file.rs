@@ -11,6 +11,7 @@
 //! fail = "closed"               # inline workloads when the enforcer dies: closed | open
 //! inline_backend = "auto"       # nft | tc | auto (tc when the kernel has act_pedit)
 //! inline_gso = true             # GSO super-frames cross the service port whole
+//! inline_ports = "shared"       # shared (vth-neuv, NeuVector) | pair (per workload)
 //! apply = "ingress"             # ingress | egress
 //! unknown = "track"             # track | ignore | drop
 //!
@@ -137,6 +138,10 @@ pub struct RunFile {
     /// way, transmit offload off on `vbr-neuv`, so the kernel segments and checksums
     /// every frame before the engine sees it. Default true.
     pub inline_gso: bool,
+    /// Inline workloads share NeuVector's `vth-neuv` service port (false, the default), or
+    /// each gets its own port pair on its `vin<i>`/`vex<i>` (true: fewer hops per frame,
+    /// two ring pairs per workload and worker; always with GSO passthrough).
+    pub inline_pairs: bool,
     /// Which side's policy decides traffic between two workloads.
     pub apply: ApplyDirection,
     /// Traffic of no workload.
@@ -270,6 +275,8 @@ struct RawRun {
     #[serde(default)]
     inline_gso: Option<bool>,
     #[serde(default)]
+    inline_ports: RawInlinePorts,
+    #[serde(default)]
     apply: RawApply,
     #[serde(default)]
     unknown: RawUnknown,
@@ -298,6 +305,14 @@ enum RawFail {
     #[default]
     Closed,
     Open,
+}
+
+#[derive(Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawInlinePorts {
+    #[default]
+    Shared,
+    Pair,
 }
 
 #[derive(Clone, Copy, Default, Deserialize)]
@@ -501,6 +516,7 @@ fn validate(src: &Source<'_>, raw: RawRun) -> Result<RunFile, RunFileError> {
             RawBackend::Tc => InlineBackend::Tc,
         },
         inline_gso: raw.inline_gso.unwrap_or(true),
+        inline_pairs: raw.inline_ports == RawInlinePorts::Pair,
         apply: match raw.apply {
             RawApply::Ingress => ApplyDirection::Ingress,
             RawApply::Egress => ApplyDirection::Egress,
@@ -528,7 +544,7 @@ mod tests {
         assert_eq!(f.workers, 1);
         assert_eq!(f.reports, ReportTarget::Stdout);
         assert_eq!(f.fail, FailMode::Closed);
-        assert!(f.inline_gso);
+        assert!(f.inline_gso && !f.inline_pairs);
         let w = &f.workloads[0];
         assert_eq!(
             (w.iface.as_str(), w.mode, w.datapath, w.queue),
@@ -543,6 +559,7 @@ reports = "out.jsonl"
 fail = "open"
 inline_backend = "nft"
 inline_gso = false
+inline_ports = "pair"
 apply = "egress"
 [[workload]]
 name = "a"
@@ -563,7 +580,7 @@ queue = 1
         .unwrap();
         assert_eq!(f.workers, 4);
         assert_eq!(f.fail, FailMode::Open);
-        assert!(!f.inline_gso);
+        assert!(!f.inline_gso && f.inline_pairs);
         assert_eq!(f.apply, ApplyDirection::Egress);
         // b gets the first free queue after c's explicit 1.
         assert_eq!(f.get("b").unwrap().queue, Some(2));

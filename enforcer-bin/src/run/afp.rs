@@ -59,6 +59,24 @@ pub struct TapMember {
     pub port: TapPort,
 }
 
+/// An inline workload's port pair (`inline_ports = "pair"`), as a worker owns it: frames
+/// from `vin` (the workload's side) leave on `vex` and back. The worker puts the workload's
+/// tag in place of its MAC while the engine looks at a frame, exactly as the shared
+/// service port's steering does, and takes it out again before the frame leaves.
+#[derive(Debug)]
+pub struct PairMember {
+    /// The workload.
+    pub workload: Arc<str>,
+    /// Its interface's MAC.
+    pub mac: [u8; 6],
+    /// Its inline tag MAC.
+    pub tag: [u8; 6],
+    /// The port on `vin<i>`.
+    pub vin: ServicePort,
+    /// The port on `vex<i>`.
+    pub vex: ServicePort,
+}
+
 /// What the daemon asks of a worker.
 #[derive(Debug)]
 pub enum Command {
@@ -68,6 +86,10 @@ pub enum Command {
     RemoveTap(Arc<str>),
     /// Use this service port (replacing any).
     SetService(ServicePort),
+    /// Start forwarding an inline workload's port pair.
+    AddPair(Box<PairMember>),
+    /// Stop forwarding (and close) a workload's port pair.
+    RemovePair(Arc<str>),
     /// Send a snapshot of the counters.
     Stats(SyncSender<WorkerStats>),
 }
@@ -180,6 +202,7 @@ pub struct Worker {
     engine: Engine,
     service: Option<ServicePort>,
     taps: Vec<TapMember>,
+    pairs: Vec<PairMember>,
     commands: Receiver<Command>,
     stop: Arc<AtomicBool>,
     transmit_unsent: u64,
@@ -198,6 +221,7 @@ impl Worker {
             engine,
             service: None,
             taps: Vec::new(),
+            pairs: Vec::new(),
             commands,
             stop,
             transmit_unsent: 0,
@@ -227,6 +251,11 @@ impl Worker {
                 }
                 Ok(Command::RemoveTap(w)) => self.taps.retain(|t| t.workload != w),
                 Ok(Command::SetService(p)) => self.service = Some(p),
+                Ok(Command::AddPair(m)) => {
+                    self.pairs.retain(|p| p.workload != m.workload);
+                    self.pairs.push(*m);
+                }
+                Ok(Command::RemovePair(w)) => self.pairs.retain(|p| p.workload != w),
                 Ok(Command::Stats(reply)) => {
                     let _ = reply.send(self.stats());
                 }
@@ -238,6 +267,7 @@ impl Worker {
 
     fn wait(&mut self) {
         let ready = self.service.as_ref().is_some_and(|p| p.ready())
+            || self.pairs.iter().any(|p| p.vin.ready() || p.vex.ready())
             || self.taps.iter().any(|t| t.port.ready());
         if ready {
             return;
@@ -246,6 +276,10 @@ impl Worker {
         if let Some(p) = &self.service {
             fds.push(p.as_fd());
         }
+        for p in &self.pairs {
+            fds.extend([p.vin.as_fd(), p.vex.as_fd()]);
+        }
+        fds.truncate(POLL_FDS);
         fds.extend(self.taps.iter().map(|t| t.port.as_fd()).take(POLL_FDS - fds.len()));
         if fds.is_empty() {
             std::thread::sleep(POLL);
@@ -257,13 +291,25 @@ impl Worker {
 
     fn turn(&mut self) {
         self.engine.tick();
-        let Worker { engine, service, taps, .. } = self;
+        let Worker { engine, service, taps, pairs, .. } = self;
         let ctx = &mut engine.ctx;
         if let Some(port) = service.as_mut() {
             port.recv(BATCH, |frame, _meta| match ctx.recv_packet(frame) {
                 Action::Forward => Verdict::Forward,
                 Action::Drop(_) => Verdict::Drop,
             });
+        }
+        for p in pairs.iter_mut() {
+            let (mac, tag) = (p.mac, p.tag);
+            // From the workload: unicast IP must come from its MAC (the shared steering's
+            // anti-spoofing rule).
+            p.vin.recv_to(&mut p.vex, BATCH, |frame, _meta| {
+                if spoofed(frame, mac) {
+                    return Verdict::Drop;
+                }
+                inspect_tagged(ctx, frame, mac, tag)
+            });
+            p.vex.recv_to(&mut p.vin, BATCH, |frame, _meta| inspect_tagged(ctx, frame, mac, tag));
         }
         for tap in taps.iter_mut() {
             let (mac, tag) = (tap.mac, tap.tag);
@@ -273,16 +319,34 @@ impl Worker {
                 let _ = ctx.recv_packet(frame);
             });
         }
-        while let Some(t) = self.engine.ctx.poll_transmit() {
-            match self.service.as_mut() {
-                Some(port) => {
-                    port.transmit(&t.frame);
+        while let Some(mut t) = self.engine.ctx.poll_transmit() {
+            let f = &mut t.frame;
+            // A reset for a port-pair workload carries its tag, on the side it goes to.
+            let pair = (f.len() >= 14)
+                .then(|| self.pairs.iter_mut().find(|p| f[0..6] == p.tag || f[6..12] == p.tag))
+                .flatten();
+            match (pair, self.service.as_mut()) {
+                (Some(p), _) => {
+                    let to_workload = f[0..6] == p.tag;
+                    retag(f, p.tag, p.mac);
+                    if to_workload {
+                        p.vin.transmit(f);
+                    } else {
+                        p.vex.transmit(f);
+                    }
                 }
-                None => self.transmit_unsent += 1,
+                (None, Some(port)) => {
+                    port.transmit(f);
+                }
+                (None, None) => self.transmit_unsent += 1,
             }
         }
         if let Some(port) = self.service.as_mut() {
             port.flush();
+        }
+        for p in self.pairs.iter_mut() {
+            p.vin.flush();
+            p.vex.flush();
         }
         self.engine.drain();
     }
@@ -292,6 +356,12 @@ impl Worker {
         if let Some(p) = self.service.as_mut() {
             let ks = p.kernel_stats().unwrap_or_default();
             ports.push(PortStats::new(p.iface(), p.counters(), ks));
+        }
+        for p in self.pairs.iter_mut() {
+            for port in [&mut p.vin, &mut p.vex] {
+                let ks = port.kernel_stats().unwrap_or_default();
+                ports.push(PortStats::new(port.iface(), port.counters(), ks));
+            }
         }
         for t in self.taps.iter_mut() {
             let ks = t.port.kernel_stats().unwrap_or_default();
@@ -311,6 +381,31 @@ impl Worker {
     fn finish(&mut self) {
         self.engine.finish();
     }
+}
+
+/// The engine's verdict on a port-pair frame, looked at with the workload's tag in place of
+/// its MAC (its zone, as through the shared service port); the MAC is back on return.
+fn inspect_tagged(
+    ctx: &mut dpi_core::Ctx,
+    frame: &mut [u8],
+    mac: [u8; 6],
+    tag: [u8; 6],
+) -> Verdict {
+    retag(frame, mac, tag);
+    let v = match ctx.recv_packet(frame) {
+        Action::Forward => Verdict::Forward,
+        Action::Drop(_) => Verdict::Drop,
+    };
+    retag(frame, tag, mac);
+    v
+}
+
+/// A unicast IPv4/IPv6 frame from the workload's side whose source is not its MAC.
+fn spoofed(frame: &[u8], mac: [u8; 6]) -> bool {
+    frame.len() >= 14
+        && frame[6..12] != mac
+        && frame[0] & 1 == 0
+        && matches!([frame[12], frame[13]], [0x08, 0x00] | [0x86, 0xdd])
 }
 
 /// In a tap copy, replace the workload's MAC (as source, else as destination) by its tag.

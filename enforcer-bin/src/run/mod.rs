@@ -163,6 +163,12 @@ impl Live {
     fn tap_group(&self) -> u16 {
         TAP_GROUP_BASE + self.slot
     }
+
+    /// Fanout groups of its port pair (`vin<i>`, `vex<i>`), in the enforcer namespace
+    /// where the only other group is the service port's (1): 2·slot and 2·slot + 1.
+    fn pair_groups(&self) -> (u16, u16) {
+        (2 * self.slot, 2 * self.slot + 1)
+    }
 }
 
 #[derive(Debug)]
@@ -309,6 +315,7 @@ impl Daemon {
             // Steered through the engine while it runs; the guard fails open on death.
             fail_open: false,
             service_gso: file.inline_gso,
+            port_pairs: file.inline_pairs,
         })?;
         for line in log {
             eprintln!("enforcer: recovery: {line}");
@@ -490,7 +497,7 @@ impl Daemon {
     fn detach(&self, name: &str, live: &mut Live) {
         match live.wired.kind {
             WireKind::Tap => self.remove_taps(name),
-            WireKind::Inline => {}
+            WireKind::Inline => self.remove_pairs(name),
             WireKind::Nfqueue { .. } => {
                 if let Some(n) = live.nfq.take() {
                     n.stop.store(true, Ordering::Relaxed);
@@ -517,6 +524,24 @@ impl Daemon {
                         port,
                     };
                     let _ = h.commands.send(afp::Command::AddTap(member));
+                }
+            }
+            WireKind::Inline if self.wiring.port_pairs() => {
+                let ports = self.open_pairs(live)?;
+                let (workload, tag) = (Arc::<str>::from(name), live.wired.tag.map(|t| t.0));
+                let tag = tag.ok_or_else(|| RunError::Clash {
+                    name: name.into(),
+                    reason: "inline without a tag".into(),
+                })?;
+                for (h, (vin, vex)) in self.afp.iter().zip(ports) {
+                    let member = afp::PairMember {
+                        workload: workload.clone(),
+                        mac: live.wired.mac.0,
+                        tag,
+                        vin,
+                        vex,
+                    };
+                    let _ = h.commands.send(afp::Command::AddPair(Box::new(member)));
                 }
             }
             WireKind::Inline => self.open_service()?,
@@ -547,6 +572,44 @@ impl Daemon {
         })
         .map_err(io_err(what.clone()))?;
         ports.map_err(|e| RunError::Io { what, source: std::io::Error::other(e.to_string()) })
+    }
+
+    /// One port on `vin<i>` and one on `vex<i>` per worker, in fanout groups joined in
+    /// worker order, always with GSO passthrough (the containers' offloads are theirs).
+    fn open_pairs(&self, live: &Live) -> Result<Vec<(ServicePort, ServicePort)>, RunError> {
+        let Some((vin, vex)) = live.wired.links.clone() else {
+            return Err(RunError::Clash {
+                name: live.cfg.name.clone(),
+                reason: "no vin/vex".into(),
+            });
+        };
+        let (gin, gex) = live.pair_groups();
+        let cfg = |group_id| ServiceConfig {
+            fanout: (self.afp.len() > 1).then_some(Fanout {
+                group_id,
+                mode: FanoutMode::Hash,
+                defrag: false,
+            }),
+            vnet_hdr: true,
+            ..ServiceConfig::default()
+        };
+        let open = |iface: &str, group| {
+            ServicePort::open(iface, &cfg(group)).map_err(|e| RunError::Io {
+                what: format!("workload {}: port on {iface}", live.cfg.name),
+                source: std::io::Error::other(e.to_string()),
+            })
+        };
+        (0..self.afp.len()).map(|_| Ok((open(&vin, gin)?, open(&vex, gex)?))).collect()
+    }
+
+    fn remove_pairs(&self, name: &str) {
+        if !self.wiring.port_pairs() {
+            return;
+        }
+        let w: Arc<str> = Arc::from(name);
+        for h in &self.afp {
+            let _ = h.commands.send(afp::Command::RemovePair(w.clone()));
+        }
     }
 
     fn open_service(&mut self) -> Result<(), RunError> {
@@ -705,6 +768,8 @@ impl Daemon {
         self.attach(name)?;
         if was_tap {
             self.remove_taps(name);
+        } else {
+            self.remove_pairs(name);
         }
         self.refresh_guard()
     }

@@ -113,6 +113,10 @@ pub struct WiringConfig {
     /// `PACKET_VNET_HDR` and carries GSO super-frames whole. False: offload off, the kernel
     /// segments and checksums before the service port (NeuVector's way).
     pub service_gso: bool,
+    /// Port pairs: the engine reads and writes each inline workload's `vin<i>`/`vex<i>`
+    /// itself and the steering only drops (nftables backend only). False: NeuVector's
+    /// shared service port.
+    pub port_pairs: bool,
 }
 
 /// How a workload is wired.
@@ -153,6 +157,8 @@ pub struct Wired {
     pub mac: MacAddr,
     /// The tag its frames carry through the service port, when inline.
     pub tag: Option<MacAddr>,
+    /// Its `vin<i>` and `vex<i>` in the enforcer namespace, when inline.
+    pub links: Option<(String, String)>,
     /// Its addresses, IPv4 and IPv6, link-local included.
     pub addrs: Vec<IpAddr>,
     /// How it is wired.
@@ -176,6 +182,7 @@ pub struct Wiring {
     no_backend: String,
     fail_open: bool,
     service_gso: bool,
+    port_pairs: bool,
     records: BTreeMap<String, Record>,
 }
 
@@ -207,6 +214,7 @@ impl Wiring {
             no_backend: String::new(),
             fail_open: cfg.fail_open,
             service_gso: cfg.service_gso,
+            port_pairs: cfg.port_pairs,
             records: BTreeMap::new(),
         };
         let log = w.recover()?;
@@ -218,6 +226,11 @@ impl Wiring {
     /// service ports on it must be opened with `PACKET_VNET_HDR`.
     pub fn service_gso(&self) -> bool {
         self.service_gso
+    }
+
+    /// Whether inline workloads use port pairs ([`WiringConfig::port_pairs`]).
+    pub fn port_pairs(&self) -> bool {
+        self.port_pairs
     }
 
     /// The inline backend in use; `None` if none works here (and the choice was Auto).
@@ -351,7 +364,7 @@ impl Wiring {
     pub fn fail_open_script(&self) -> Option<String> {
         let ports = self.nft_ports(None);
         (self.backend == Some(Backend::Nft) && !ports.is_empty())
-            .then(|| nft::replace_script(&ports, SERVICE_BRIDGE, true))
+            .then(|| nft::replace_script(&ports, SERVICE_BRIDGE, true, false))
     }
 
     // ----- orchestration -----
@@ -596,6 +609,12 @@ impl Wiring {
                 },
             },
         }
+        if self.port_pairs && self.backend == Some(Backend::Tc) {
+            return Err(WiringError::Backend {
+                backend: "tc",
+                message: "inline port pairs need the nft backend".into(),
+            });
+        }
         Ok(())
     }
 
@@ -643,7 +662,8 @@ impl Wiring {
                 if ports.is_empty() {
                     return self.delete_table();
                 }
-                let script = nft::replace_script(&ports, SERVICE_BRIDGE, self.fail_open);
+                let script =
+                    nft::replace_script(&ports, SERVICE_BRIDGE, self.fail_open, self.port_pairs);
                 self.enf(ENFORCER).run_input(&["nft", "-f", "-"], &script)?;
             }
             Some(Backend::Tc) => {
@@ -871,12 +891,14 @@ fn facts(r: &Record) -> Wired {
         WiringRecord::Inline(i) => (WireKind::Inline, Some(tag_mac(i.index))),
         WiringRecord::Nfqueue(n) => (WireKind::Nfqueue { queue: n.options.queue }, None),
     };
+    let links = r.inline().map(|i| (format!("vin{}", i.index), format!("vex{}", i.index)));
     Wired {
         name: r.name.clone(),
         netns: r.netns.clone(),
         iface: r.iface.clone(),
         mac: r.original.mac,
         tag,
+        links,
         addrs: r.original.addrs.iter().map(|a| a.local).collect(),
         kind,
     }

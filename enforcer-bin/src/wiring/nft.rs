@@ -50,7 +50,11 @@ const UNICAST_DST: &str = "ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00"
 const IP: &str = "ether type { ip, ip6 }";
 
 /// The table text (without the replace prefix).
-pub(crate) fn table(ports: &[Port], service: &str, fail_open: bool) -> String {
+///
+/// `pairs`: the engine reads and writes each workload's `vin<i>`/`vex<i>` itself (a port
+/// pair per workload): their chains then drop everything, after the packet sockets have
+/// taken their copy (taps run before the ingress hook), so the kernel forwards nothing.
+pub(crate) fn table(ports: &[Port], service: &str, fail_open: bool, pairs: bool) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "table netdev {TABLE} {{");
     for p in ports {
@@ -58,6 +62,16 @@ pub(crate) fn table(ports: &[Port], service: &str, fail_open: bool) -> String {
         let _ = writeln!(t, "\tchain in{i} {{");
         let _ =
             writeln!(t, "\t\ttype filter hook ingress device \"{vin}\" priority 0; policy accept;");
+        if pairs && !fail_open {
+            let _ = writeln!(t, "\t\tdrop\n\t}}");
+            let _ = writeln!(t, "\tchain ex{i} {{");
+            let _ = writeln!(
+                t,
+                "\t\ttype filter hook ingress device \"{vex}\" priority 0; policy accept;"
+            );
+            let _ = writeln!(t, "\t\tdrop\n\t}}");
+            continue;
+        }
         if !fail_open {
             let _ = writeln!(
                 t,
@@ -92,8 +106,13 @@ pub(crate) fn table(ports: &[Port], service: &str, fail_open: bool) -> String {
 }
 
 /// A script for `nft -f -` that replaces the table atomically.
-pub(crate) fn replace_script(ports: &[Port], service: &str, fail_open: bool) -> String {
-    format!("{DELETE_SCRIPT}{}", table(ports, service, fail_open))
+pub(crate) fn replace_script(
+    ports: &[Port],
+    service: &str,
+    fail_open: bool,
+    pairs: bool,
+) -> String {
+    format!("{DELETE_SCRIPT}{}", table(ports, service, fail_open, pairs))
 }
 
 /// The scratch table of the backend probe.
@@ -122,7 +141,7 @@ mod tests {
 
     #[test]
     fn fail_closed_table_has_the_datapath_shape() {
-        let t = table(&[port(1), port(2)], "vbr-neuv", false);
+        let t = table(&[port(1), port(2)], "vbr-neuv", false, false);
         let expected = "\
 table netdev enforcer {
 \tchain in1 {
@@ -151,7 +170,7 @@ table netdev enforcer {
 
     #[test]
     fn fail_open_table_only_forwards() {
-        let t = table(&[port(7)], "vbr-neuv", true);
+        let t = table(&[port(7)], "vbr-neuv", true, false);
         assert!(t.contains("\tchain in7 {\n\t\ttype filter hook ingress device \"vin7\" priority 0; policy accept;\n\t\tfwd to \"vex7\"\n\t}"));
         assert!(t.contains("\tchain ex7 {\n\t\ttype filter hook ingress device \"vex7\" priority 0; policy accept;\n\t\tfwd to \"vin7\"\n\t}"));
         assert!(!t.contains("in7 {\n\t\ttype filter hook ingress device \"vin7\" priority 0; policy accept;\n\t\tether"));
@@ -159,8 +178,20 @@ table netdev enforcer {
     }
 
     #[test]
+    fn pair_tables_drop_what_the_engine_forwards_and_fail_open_as_usual() {
+        let t = table(&[port(3)], "vbr-neuv", false, true);
+        assert!(t.contains("\tchain in3 {\n\t\ttype filter hook ingress device \"vin3\" priority 0; policy accept;\n\t\tdrop\n\t}"));
+        assert!(t.contains("\tchain ex3 {\n\t\ttype filter hook ingress device \"vex3\" priority 0; policy accept;\n\t\tdrop\n\t}"));
+        assert!(!t.contains("fwd to \"vbr-neuv\""), "{t}");
+        assert_eq!(
+            table(&[port(3)], "vbr-neuv", true, true),
+            table(&[port(3)], "vbr-neuv", true, false)
+        );
+    }
+
+    #[test]
     fn every_fwd_ends_its_line() {
-        let t = table(&[port(1)], "vbr-neuv", false);
+        let t = table(&[port(1)], "vbr-neuv", false, false);
         for line in t.lines().filter(|l| l.contains("fwd to")) {
             assert!(line.ends_with('"'), "{line}");
         }
@@ -168,7 +199,7 @@ table netdev enforcer {
 
     #[test]
     fn replace_script_deletes_first() {
-        let s = replace_script(&[port(1)], "vbr-neuv", false);
+        let s = replace_script(&[port(1)], "vbr-neuv", false, false);
         assert!(s.starts_with(
             "table netdev enforcer {}\ndelete table netdev enforcer\ntable netdev enforcer {\n"
         ));
