@@ -8,7 +8,9 @@
 #   (d) `enforcer run` with c2 in Protect (the product: re-plumbed link, nft steering,
 #       the vth-neuv service port, one worker), vin and vex bridged as in (a), with
 #       `inline_gso = false` (NeuVector's way: offload off on vbr-neuv);
-#   (d+) the same with the default `inline_gso = true` and the containers' offloads on.
+#   (d+) the same with the default `inline_gso = true` and the containers' offloads on;
+#   (e) the same with `inline_ports = "pair"`: the engine on c2's own vin1/vex1, no
+#       vbr-neuv/vth-neuv crossing.
 # For each: ping RTT (median/avg of 50 pings), iperf3 TCP throughput (one stream) and
 # 64-byte UDP packets/s reached c2 (rx_packets delta of c2's eth0), sent by iperf3 -b 0
 # and by trafgen (netsniff-ng; a much cheaper sender, so the forwarder is the limit).
@@ -207,13 +209,15 @@ to = "10.250.0.2"
 ports = ["tcp/5201", "udp/5201", "udp/5202", "icmp"]
 action = "allow"
 EOF
-enforcer_row() { # $1 = label, $2 = inline_gso (true|false), $3 = container offloads (on|off)
+enforcer_row() { # $1 = label, $2 = inline_gso (true|false), $3 = container offloads (on|off),
+                 # $4 = inline_ports (shared|pair)
   cat > "$tmp/run.toml" <<EOF
 policy = "$tmp/policy.toml"
 workers = 1
 reports = "$tmp/reports.json"
 state_dir = "$tmp/state"
 inline_gso = $2
+inline_ports = "$4"
 [[workload]]
 name = "c2"
 netns = "/run/netns/c2"
@@ -230,8 +234,9 @@ EOF
     | python3 -c 'import json,sys; [print("  #", p) for w in json.load(sys.stdin)["workers"] for p in w["ports"]]' >&2 || true
   kill -TERM $enf_pid; wait $enf_pid || true
 }
-enforcer_row "(d) enforcer run, c2 in Protect" false off
-enforcer_row "(d+) enforcer run, Protect, inline_gso, offl. on" true on
+enforcer_row "(d) enforcer run, c2 in Protect" false off shared
+enforcer_row "(d+) enforcer run, Protect, inline_gso, offl. on" true on shared
+enforcer_row "(e) enforcer run, Protect, port pair, offl. on" true on pair
 offload off
 nsx enf ip link del br0
 
