@@ -312,16 +312,25 @@ fn protect_enforces(ports: &str) {
 
 #[test]
 fn a_live_connection_survives_discover_to_protect_and_back() {
+    // NeuVector's service pair here (transmit offload off on vbr-neuv, every frame
+    // segmented before the engine); the other inline tests use the default inline_gso.
+    survives_switching("switch", "inline_gso = false");
+}
+
+#[test]
+fn a_live_connection_survives_switching_with_port_pairs() {
+    survives_switching("switch-pair", "inline_ports = \"pair\"");
+}
+
+fn survives_switching(topo: &str, extra: &str) {
     if !ready() {
         return;
     }
-    let t = Topo::new("switch");
+    let t = Topo::new(topo);
     let before2 = Topo::link_state(&t.c2);
-    // NeuVector's service pair here (transmit offload off on vbr-neuv, every frame
-    // segmented before the engine); the other inline tests use the default inline_gso.
     let run = t.run_file(
         ALLOW_8080,
-        "inline_gso = false",
+        extra,
         &[("c1", &t.c1, "discover", "afpacket"), ("c2", &t.c2, "discover", "afpacket")],
     );
     let e = t.start(&run);
@@ -353,14 +362,23 @@ fn a_live_connection_survives_discover_to_protect_and_back() {
 
 #[test]
 fn sigkill_fails_closed_and_the_next_start_recovers() {
+    fails_closed("failclosed", "");
+}
+
+#[test]
+fn sigkill_with_port_pairs_fails_closed_too() {
+    fails_closed("failclosed-pair", "inline_ports = \"pair\"");
+}
+
+fn fails_closed(topo: &str, extra: &str) {
     if !ready() {
         return;
     }
-    let t = Topo::new("failclosed");
+    let t = Topo::new(topo);
     let before1 = Topo::link_state(&t.c1);
     let run = t.run_file(
         ALLOW_ICMP,
-        "",
+        extra,
         &[("c1", &t.c1, "protect", "afpacket"), ("c2", &t.c2, "protect", "afpacket")],
     );
     let e = t.start(&run);
