@@ -260,9 +260,12 @@ pub enum PortError {
     },
 }
 
+/// Most descriptors [`poll_ready`] watches.
+pub const MAX_POLL_FDS: usize = sys::MAX_POLL_FDS;
+
 /// Wait until one of `fds` is readable, at most `timeout` (cut to [`MAX_POLL`]); returns
 /// how many are ready (0 on timeout or signal). For a worker owning several ports, e.g.
-/// both sides of a port pair. At most 16 descriptors are watched.
+/// both sides of a port pair. At most [`MAX_POLL_FDS`] descriptors are watched.
 pub fn poll_ready(fds: &[BorrowedFd<'_>], timeout: Duration) -> io::Result<usize> {
     sys::poll_in(fds, timeout_ms(timeout))
 }

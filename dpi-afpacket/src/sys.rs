@@ -365,9 +365,12 @@ impl PacketSocket {
     }
 }
 
+/// Most descriptors one [`poll_in`] watches (the rest of `fds` is ignored).
+pub(crate) const MAX_POLL_FDS: usize = 128;
+
 /// Wait until one of `fds` is readable or `timeout_ms` passes; returns how many are.
 pub(crate) fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<usize> {
-    let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 16];
+    let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; MAX_POLL_FDS];
     let n = fds.len().min(pfds.len());
     for (p, fd) in pfds.iter_mut().zip(fds) {
         p.fd = fd.as_raw_fd();

@@ -26,8 +26,8 @@
 //!   ─► events → report lines
 //! ```
 //!
-//! The poll watches at most 16 descriptors (the service port and 15 taps); ports beyond
-//! that are still read on every turn, at worst 20 ms later.
+//! The poll watches at most 128 descriptors (the service port, two per port pair, then
+//! taps); ports beyond that are still read on every turn, at worst 20 ms later.
 
 use super::sink::{Engine, EventCounts};
 use dpi_afpacket::{KernelStats, PortCounters, ServicePort, TapPort, Verdict};
@@ -44,7 +44,7 @@ const BATCH: usize = 256;
 /// Longest wait for a frame; the worker sees commands and its stop flag this often.
 const POLL: Duration = Duration::from_millis(20);
 /// Descriptors one poll watches (`dpi_afpacket::poll_ready`).
-const POLL_FDS: usize = 16;
+const POLL_FDS: usize = dpi_afpacket::MAX_POLL_FDS;
 
 /// A tap port of one workload, as a worker owns it.
 #[derive(Debug)]
