@@ -14,6 +14,7 @@
 #![allow(clippy::print_stderr)]
 
 use dpi_afpacket::{poll_ready, ServiceConfig, ServicePort, Verdict};
+use dpi_core::flow::stream::{STREAM_BUF_BYTES, STREAM_BUF_BYTES_GSO};
 use dpi_core::{Action, Config, Ctx, Time};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -95,7 +96,7 @@ fn main() -> ExitCode {
         }
     };
     // GSO super-frames need stream buffers that hold one beyond a missing one.
-    let big = if args.vnet { 256 * 1024 } else { 64 * 1024 };
+    let big = if args.vnet { STREAM_BUF_BYTES_GSO } else { STREAM_BUF_BYTES };
     let mut ctx =
         args.engine.then(|| Ctx::new(Config { stream_buffer_bytes: big, ..Config::default() }));
     let start = Instant::now();

@@ -282,7 +282,8 @@ fn vnet_hdr_ports_carry_gso_frames_whole() {
     let (n, from) = sink.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], payload);
     assert_eq!(from.to_string(), "10.250.0.1:5556");
-    let _ = vin.kernel_stats().unwrap();
+    let k = vin.kernel_stats().unwrap();
+    assert!(k.packets >= ci.rx_frames, "{k:?} {ci:?}");
 }
 
 #[test]

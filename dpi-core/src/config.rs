@@ -81,7 +81,7 @@ pub struct Config {
     /// 16 KiB..=16 MiB. Data that would land beyond it stops the session's inspection
     /// (`tcp_bypass_overflow`). Feeding GSO super-frames (up to 64 KiB each, e.g. from an
     /// AF_PACKET port with `PACKET_VNET_HDR`) needs room for a hole of one super-frame
-    /// plus the next: use 256 KiB there.
+    /// plus the next: use [`crate::flow::stream::STREAM_BUF_BYTES_GSO`] (256 KiB) there.
     pub stream_buffer_bytes: usize,
     /// Events held for [`Ctx::poll_event`](crate::Ctx::poll_event) before new ones are
     /// dropped (`events_dropped`). Default 65 536. Poll after every packet to never hit it.

@@ -11,6 +11,7 @@
 //! Runs inside the namespace whose iptables rules queue the traffic, for `S` seconds
 //! (default 10) or until file `F` exists, then prints one line of counters (`key=value`).
 
+use dpi_core::flow::stream::{STREAM_BUF_BYTES, STREAM_BUF_BYTES_GSO};
 use dpi_core::{Action, Config, Ctx, Time};
 use dpi_nfqueue::{Queue, QueueConfig, Verdict};
 use std::time::{Duration, Instant};
@@ -37,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = !args.iter().any(|a| a == "--no-engine");
     let mut queue = Queue::open(cfg)?;
     // GSO super-frames need stream buffers that hold one beyond a missing one.
-    let big = if cfg.gso { 256 * 1024 } else { 64 * 1024 };
+    let big = if cfg.gso { STREAM_BUF_BYTES_GSO } else { STREAM_BUF_BYTES };
     let mut ctx = Ctx::new(Config { stream_buffer_bytes: big, ..Config::default() });
     eprintln!("nfq_accept: queue {} bound (portid {}), engine={engine}", cfg.num, queue.portid());
 

@@ -35,23 +35,6 @@ ports = ["tcp/8080"]
 action = "allow"
 "#;
 
-const HTTP_DENIED_ON_8090: &str = r#"
-[[rule]]
-id = 20
-from = "10.77.0.1"
-to = "10.77.0.2"
-ports = ["tcp/8090"]
-apps = ["http"]
-action = "deny"
-
-[[rule]]
-id = 21
-from = "10.77.0.1"
-to = "10.77.0.2"
-ports = ["tcp/8090"]
-action = "allow"
-"#;
-
 const ALLOW_ICMP: &str = r#"
 [[rule]]
 id = 30

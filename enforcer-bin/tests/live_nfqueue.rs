@@ -15,27 +15,12 @@ use netns_harness::pseudo_random;
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
-const POLICY: &str = r#"
+const ALLOW: &str = r#"
 [[rule]]
 id = 10
 from = ["10.77.0.1", "fd77::1"]
 to = ["10.77.0.2", "fd77::2"]
 ports = ["tcp/8080", "udp/5353", "icmp"]
-action = "allow"
-
-[[rule]]
-id = 20
-from = "10.77.0.1"
-to = "10.77.0.2"
-ports = ["tcp/8090"]
-apps = ["http"]
-action = "deny"
-
-[[rule]]
-id = 21
-from = "10.77.0.1"
-to = "10.77.0.2"
-ports = ["tcp/8090"]
 action = "allow"
 "#;
 
@@ -59,7 +44,11 @@ fn nfqueue_enforces_v4_v6_and_apps_and_bypasses_when_gone() {
     }
     let t = Topo::new("nfq");
     let before = saves(&t.c2);
-    let run = t.run_file(POLICY, "", &[("c2", &t.c2, "protect", "nfqueue")]);
+    let run = t.run_file(
+        &format!("{ALLOW}{HTTP_DENIED_ON_8090}"),
+        "",
+        &[("c2", &t.c2, "protect", "nfqueue")],
+    );
     let e = t.start(&run);
     let status = e.ctl(r#"{"cmd":"status"}"#);
     assert_eq!(status["workloads"][0]["wiring"], "nfqueue", "{status}");

@@ -272,14 +272,14 @@ fn inline_two_workloads_talk_through_the_service_port() {
 
     let c1 = w.wire("c1", Path::new(&lab.c1.path()), "eth0", WireKind::Inline).unwrap();
     let c2 = w.wire("c2", Path::new(&lab.c2.path()), "eth0", WireKind::Inline).unwrap();
-    assert_eq!((c1.tag, c2.tag), (Some(tag_mac(1)), Some(tag_mac(2))));
+    assert_eq!((c1.tag(), c2.tag()), (Some(tag_mac(1)), Some(tag_mac(2))));
     assert_eq!(c1.mac.to_string(), "02:00:00:00:00:01");
     assert!(c1.addrs.contains(&"10.250.0.1".parse().unwrap()));
     assert!(c1.addrs.contains(&"fd00::1".parse().unwrap()));
     assert!(c1.addrs.iter().any(|a| a.to_string().starts_with("fe80::")), "{:?}", c1.addrs);
     // Wiring again is a no-op with the same facts.
     let again = w.wire("c1", Path::new(&lab.c1.path()), "eth0", WireKind::Inline).unwrap();
-    assert_eq!(again.tag, c1.tag);
+    assert_eq!(again.tag(), c1.tag());
     assert_eq!(w.wired().len(), 2);
 
     // The plumbing: vin/vex per workload and the service pair in the enforcer.
@@ -422,7 +422,7 @@ fn recovery_after_crash() {
     x.up("eth0").unwrap();
     y.up("eth0").unwrap();
     let wx = w.wire("x", Path::new(&x.path()), "eth0", WireKind::Inline).unwrap();
-    assert_eq!(wx.tag, Some(tag_mac(1)));
+    assert_eq!(wx.tag(), Some(tag_mac(1)));
     drop(w);
     drop(x);
     let (mut w, log) = lab.open(BackendChoice::Auto).unwrap();

@@ -22,6 +22,9 @@ use arrayvec::ArrayVec;
 
 /// Default bytes a direction may hold: unconsumed plus out-of-order data.
 pub const STREAM_BUF_BYTES: usize = 64 * 1024;
+/// Stream buffer size for input with GSO super-frames (`Config::stream_buffer_bytes`): one
+/// 64 KiB super-frame beyond a missing one, with room to spare.
+pub const STREAM_BUF_BYTES_GSO: usize = 256 * 1024;
 /// Smallest and largest stream buffer (`Config::stream_buffer_bytes` is clamped to them).
 pub const STREAM_BUF_RANGE: (usize, usize) = (16 * 1024, 16 * 1024 * 1024);
 

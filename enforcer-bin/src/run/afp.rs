@@ -195,6 +195,27 @@ pub struct WorkerStats {
     pub queue: Option<super::nfq::NfqStats>,
 }
 
+impl WorkerStats {
+    /// A worker's snapshot: its engine's figures and the given port and queue counters.
+    pub(super) fn of(
+        name: &str,
+        engine: &Engine,
+        transmit_unsent: u64,
+        ports: Vec<PortStats>,
+        queue: Option<super::nfq::NfqStats>,
+    ) -> WorkerStats {
+        WorkerStats {
+            worker: name.to_string(),
+            sessions: engine.ctx.session_count(),
+            counters: *engine.ctx.counters(),
+            events: engine.counts(),
+            transmit_unsent,
+            ports,
+            queue,
+        }
+    }
+}
+
 /// One AF_PACKET worker.
 #[derive(Debug)]
 pub struct Worker {
@@ -352,30 +373,20 @@ impl Worker {
     }
 
     fn stats(&mut self) -> WorkerStats {
-        let mut ports = Vec::with_capacity(self.taps.len() + 1);
-        if let Some(p) = self.service.as_mut() {
-            let ks = p.kernel_stats().unwrap_or_default();
-            ports.push(PortStats::new(p.iface(), p.counters(), ks));
-        }
-        for p in self.pairs.iter_mut() {
-            for port in [&mut p.vin, &mut p.vex] {
-                let ks = port.kernel_stats().unwrap_or_default();
-                ports.push(PortStats::new(port.iface(), port.counters(), ks));
-            }
-        }
+        let service = self.service.iter_mut();
+        let pairs = self.pairs.iter_mut().flat_map(|p| [&mut p.vin, &mut p.vex]);
+        let mut ports: Vec<PortStats> = service
+            .chain(pairs)
+            .map(|p| {
+                let ks = p.kernel_stats().unwrap_or_default();
+                PortStats::new(p.iface(), p.counters(), ks)
+            })
+            .collect();
         for t in self.taps.iter_mut() {
             let ks = t.port.kernel_stats().unwrap_or_default();
             ports.push(PortStats::new(&t.workload, t.port.counters(), ks));
         }
-        WorkerStats {
-            worker: self.name.clone(),
-            sessions: self.engine.ctx.session_count(),
-            counters: *self.engine.ctx.counters(),
-            events: self.engine.counts(),
-            transmit_unsent: self.transmit_unsent,
-            ports,
-            queue: None,
-        }
+        WorkerStats::of(&self.name, &self.engine, self.transmit_unsent, ports, None)
     }
 
     fn finish(&mut self) {

@@ -53,7 +53,9 @@ pub mod sink;
 use crate::config::run_file::{Datapath, FailMode, InlineBackend, RunFile, RunWorkload};
 use crate::config::PolicyFile;
 use crate::eve::StoreNames;
-use crate::wiring::{self, BackendChoice, WireKind, Wired, Wiring, WiringConfig, WiringError};
+use crate::wiring::{
+    self, BackendChoice, InlinePort, WireKind, Wired, Wiring, WiringConfig, WiringError,
+};
 use clock::Clock;
 use dpi_afpacket::{Fanout, FanoutMode, ServiceConfig, ServicePort, TapConfig, TapPort};
 use dpi_core::endpoint::{
@@ -71,9 +73,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Bytes of one TCP stream buffer (see `dpi_core::Config::stream_buffer_bytes`).
-const STREAM_BUFFER_BYTES: usize = 256 * 1024;
-/// Stream buffers per engine context.
+/// Stream buffers per engine context, of `STREAM_BUF_BYTES_GSO` each (128 MiB).
 const MAX_STREAM_BUFFERS: usize = 512;
 
 /// Commands waiting for a worker before the daemon blocks.
@@ -334,7 +334,7 @@ impl Daemon {
             // Both data paths hand the engine GSO super-frames (inline_gso, NFQUEUE's GSO
             // flag): a buffer must hold one beyond a missing (reordered) one. Same 128 MiB
             // bound as the engine's default 2048 x 64 KiB.
-            stream_buffer_bytes: STREAM_BUFFER_BYTES,
+            stream_buffer_bytes: dpi_core::flow::stream::STREAM_BUF_BYTES_GSO,
             max_stream_buffers: MAX_STREAM_BUFFERS,
             ..Config::default()
         };
@@ -527,17 +527,15 @@ impl Daemon {
                 }
             }
             WireKind::Inline if self.wiring.port_pairs() => {
-                let ports = self.open_pairs(live)?;
-                let (workload, tag) = (Arc::<str>::from(name), live.wired.tag.map(|t| t.0));
-                let tag = tag.ok_or_else(|| RunError::Clash {
-                    name: name.into(),
-                    reason: "inline without a tag".into(),
-                })?;
-                for (h, (vin, vex)) in self.afp.iter().zip(ports) {
+                let Some(links) = &live.wired.inline else {
+                    return Err(RunError::Store(format!("workload {name}: inline without links")));
+                };
+                let workload = Arc::<str>::from(name);
+                for (h, (vin, vex)) in self.afp.iter().zip(self.open_pairs(live, links)?) {
                     let member = afp::PairMember {
                         workload: workload.clone(),
-                        mac: live.wired.mac.0,
-                        tag,
+                        mac: links.mac.0,
+                        tag: links.tag.0,
                         vin,
                         vex,
                     };
@@ -576,13 +574,12 @@ impl Daemon {
 
     /// One port on `vin<i>` and one on `vex<i>` per worker, in fanout groups joined in
     /// worker order, always with GSO passthrough (the containers' offloads are theirs).
-    fn open_pairs(&self, live: &Live) -> Result<Vec<(ServicePort, ServicePort)>, RunError> {
-        let Some((vin, vex)) = live.wired.links.clone() else {
-            return Err(RunError::Clash {
-                name: live.cfg.name.clone(),
-                reason: "no vin/vex".into(),
-            });
-        };
+    fn open_pairs(
+        &self,
+        live: &Live,
+        links: &InlinePort,
+    ) -> Result<Vec<(ServicePort, ServicePort)>, RunError> {
+        let (vin, vex) = (&links.vin, &links.vex);
         let (gin, gex) = live.pair_groups();
         let cfg = |group_id| ServiceConfig {
             fanout: (self.afp.len() > 1).then_some(Fanout {
@@ -599,7 +596,7 @@ impl Daemon {
                 source: std::io::Error::other(e.to_string()),
             })
         };
-        (0..self.afp.len()).map(|_| Ok((open(&vin, gin)?, open(&vex, gex)?))).collect()
+        (0..self.afp.len()).map(|_| Ok((open(vin, gin)?, open(vex, gex)?))).collect()
     }
 
     fn remove_pairs(&self, name: &str) {
@@ -692,7 +689,7 @@ impl Daemon {
             .values()
             .map(|l| {
                 let mut macs = vec![l.wired.mac.0, l.tap_tag()];
-                if let Some(t) = l.wired.tag {
+                if let Some(t) = l.wired.tag() {
                     macs.push(t.0);
                 }
                 let wiring = match l.wired.kind {

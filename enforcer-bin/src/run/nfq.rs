@@ -170,36 +170,29 @@ impl Worker {
     fn stats(&mut self) -> WorkerStats {
         let q = self.queue.stats();
         let k = self.queue.kernel_stats();
-        WorkerStats {
-            worker: self.name.clone(),
-            sessions: self.engine.ctx.session_count(),
-            counters: *self.engine.ctx.counters(),
-            events: self.engine.counts(),
-            transmit_unsent: self.transmit_unsent,
-            ports: vec![PortStats {
-                name: format!("queue {}", self.queue.num()),
-                rx_frames: q.packets,
-                forwarded: q.accepted,
-                dropped: q.dropped,
-                kernel_packets: k.map_or(0, |k| u64::from(k.id_sequence)),
-                kernel_drops: k
-                    .map_or(0, |k| u64::from(k.queue_dropped) + u64::from(k.user_dropped)),
-                ..PortStats::default()
-            }],
-            queue: Some(NfqStats {
-                verdict_msgs: q.verdict_msgs,
-                batch_msgs: q.batch_msgs,
-                recv_errors: q.recv_errors,
-                enobufs: q.enobufs,
-                malformed: q.malformed,
-                accepted_unparsed: self.accepted_unparsed,
-                resets_sent: self.injected,
-                kernel_queue_total: k.map_or(0, |k| k.queue_total),
-                kernel_queue_dropped: k.map_or(0, |k| k.queue_dropped),
-                kernel_user_dropped: k.map_or(0, |k| k.user_dropped),
-                kernel_id_sequence: k.map_or(0, |k| k.id_sequence),
-            }),
-        }
+        let port = PortStats {
+            name: format!("queue {}", self.queue.num()),
+            rx_frames: q.packets,
+            forwarded: q.accepted,
+            dropped: q.dropped,
+            kernel_packets: k.map_or(0, |k| u64::from(k.id_sequence)),
+            kernel_drops: k.map_or(0, |k| u64::from(k.queue_dropped) + u64::from(k.user_dropped)),
+            ..PortStats::default()
+        };
+        let queue = NfqStats {
+            verdict_msgs: q.verdict_msgs,
+            batch_msgs: q.batch_msgs,
+            recv_errors: q.recv_errors,
+            enobufs: q.enobufs,
+            malformed: q.malformed,
+            accepted_unparsed: self.accepted_unparsed,
+            resets_sent: self.injected,
+            kernel_queue_total: k.map_or(0, |k| k.queue_total),
+            kernel_queue_dropped: k.map_or(0, |k| k.queue_dropped),
+            kernel_user_dropped: k.map_or(0, |k| k.user_dropped),
+            kernel_id_sequence: k.map_or(0, |k| k.id_sequence),
+        };
+        WorkerStats::of(&self.name, &self.engine, self.transmit_unsent, vec![port], Some(queue))
     }
 }
 

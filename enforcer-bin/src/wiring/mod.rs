@@ -155,14 +155,47 @@ pub struct Wired {
     pub iface: String,
     /// The interface's MAC (kept by inline wiring).
     pub mac: MacAddr,
-    /// The tag its frames carry through the service port, when inline.
-    pub tag: Option<MacAddr>,
-    /// Its `vin<i>` and `vex<i>` in the enforcer namespace, when inline.
-    pub links: Option<(String, String)>,
+    /// Its links and tag in the enforcer namespace, when inline.
+    pub inline: Option<InlinePort>,
     /// Its addresses, IPv4 and IPv6, link-local included.
     pub addrs: Vec<IpAddr>,
     /// How it is wired.
     pub kind: WireKind,
+}
+
+impl Wired {
+    /// The tag its frames carry through the engine, when inline.
+    pub fn tag(&self) -> Option<MacAddr> {
+        self.inline.as_ref().map(|p| p.tag)
+    }
+}
+
+/// An inline workload's links in the enforcer namespace, as the steering (nft, tc) and the
+/// daemon's port pairs see them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InlinePort {
+    /// Its inline index.
+    pub index: u16,
+    /// `vin<index>`: the new pair's end facing the workload.
+    pub vin: String,
+    /// `vex<index>`: its original interface, moved here.
+    pub vex: String,
+    /// The workload's MAC.
+    pub mac: MacAddr,
+    /// Its tag, `tag_mac(index)`.
+    pub tag: MacAddr,
+}
+
+impl InlinePort {
+    fn of(r: &Record, index: u16) -> InlinePort {
+        let (vin, vex) = link_names(index);
+        InlinePort { index, vin, vex, mac: r.original.mac, tag: tag_mac(index) }
+    }
+}
+
+/// The names of inline index `i`'s links: `vin<i>`, `vex<i>`.
+fn link_names(i: u16) -> (String, String) {
+    (format!("vin{i}"), format!("vex{i}"))
 }
 
 /// The wiring of every workload of this enforcer. See the module documentation.
@@ -430,7 +463,7 @@ impl Wiring {
     /// The inline steps, each recorded before it starts.
     fn do_inline(&mut self, name: &str, index: u16) -> Result<(), WiringError> {
         let record = self.records[name].clone();
-        let (vin, vex) = (format!("vin{index}"), format!("vex{index}"));
+        let (vin, vex) = link_names(index);
         let w = Ns::new(&record.netns, name);
         let enf_path = self.enf_path.to_string_lossy().into_owned();
         let iface = record.iface.as_str();
@@ -503,14 +536,14 @@ impl Wiring {
     ) -> Result<Vec<String>, WiringError> {
         let name = record.name.as_str();
         let iface = record.iface.as_str();
-        let (vin, vex) = (format!("vin{}", inline.index), format!("vex{}", inline.index));
+        let (vin, vex) = link_names(inline.index);
         let mut notes = Vec::new();
         if self.records.contains_key(name) {
             self.set_phase(name, Phase::Unwiring)?;
         }
         // Steering first: nothing may point at the links about to move.
         if inline.backend == Backend::Tc {
-            let p = tc_port(record, inline.index);
+            let p = InlinePort::of(record, inline.index);
             for c in tc::port_reset(&p, SERVICE_BRIDGE) {
                 let _ = self
                     .enf(name)
@@ -634,13 +667,8 @@ impl Wiring {
     }
 
     /// The nft steering table entries of the steered inline workloads (all but `except`).
-    fn nft_ports(&self, except: Option<&str>) -> Vec<nft::Port> {
-        self.steered(except)
-            .map(|(r, i)| {
-                let (vin, vex) = (format!("vin{i}"), format!("vex{i}"));
-                nft::Port { index: i, vin, vex, mac: r.original.mac, tag: tag_mac(i) }
-            })
-            .collect()
+    fn nft_ports(&self, except: Option<&str>) -> Vec<InlinePort> {
+        self.steered(except).map(|(r, i)| InlinePort::of(r, i)).collect()
     }
 
     fn steered<'a>(
@@ -667,8 +695,10 @@ impl Wiring {
                 self.enf(ENFORCER).run_input(&["nft", "-f", "-"], &script)?;
             }
             Some(Backend::Tc) => {
-                let ports: Vec<(String, tc::Port)> =
-                    self.steered(except).map(|(r, i)| (r.name.clone(), tc_port(r, i))).collect();
+                let ports: Vec<(String, InlinePort)> = self
+                    .steered(except)
+                    .map(|(r, i)| (r.name.clone(), InlinePort::of(r, i)))
+                    .collect();
                 for (who, p) in ports {
                     let e = self.enf(&who);
                     for c in tc::port_reset(&p, SERVICE_BRIDGE) {
@@ -777,8 +807,10 @@ impl Wiring {
             link::links(&self.enf(ENFORCER))?.into_iter().map(|l| l.name).collect();
         (1..=u16::MAX)
             .find(|i| {
-                !used.contains(i)
-                    && !names.iter().any(|n| *n == format!("vin{i}") || *n == format!("vex{i}"))
+                !used.contains(i) && {
+                    let (vin, vex) = link_names(*i);
+                    !names.iter().any(|n| *n == vin || *n == vex)
+                }
             })
             .ok_or_else(|| WiringError::Invalid {
                 workload: ENFORCER.into(),
@@ -797,16 +829,6 @@ fn del_link(ns: &Ns<'_>, dev: &str) -> Result<(), WiringError> {
         Ok(_) => Ok(()),
         Err(_) if link::link(ns, dev)?.is_none() => Ok(()),
         Err(f) => Err(f.into_error(ns.who)),
-    }
-}
-
-fn tc_port(r: &Record, index: u16) -> tc::Port {
-    tc::Port {
-        index,
-        vin: format!("vin{index}"),
-        vex: format!("vex{index}"),
-        mac: r.original.mac,
-        tag: tag_mac(index),
     }
 }
 
@@ -886,19 +908,17 @@ fn phase_of(r: &Record) -> String {
 }
 
 fn facts(r: &Record) -> Wired {
-    let (kind, tag) = match &r.wiring {
-        WiringRecord::Tap => (WireKind::Tap, None),
-        WiringRecord::Inline(i) => (WireKind::Inline, Some(tag_mac(i.index))),
-        WiringRecord::Nfqueue(n) => (WireKind::Nfqueue { queue: n.options.queue }, None),
+    let kind = match &r.wiring {
+        WiringRecord::Tap => WireKind::Tap,
+        WiringRecord::Inline(_) => WireKind::Inline,
+        WiringRecord::Nfqueue(n) => WireKind::Nfqueue { queue: n.options.queue },
     };
-    let links = r.inline().map(|i| (format!("vin{}", i.index), format!("vex{}", i.index)));
     Wired {
         name: r.name.clone(),
         netns: r.netns.clone(),
         iface: r.iface.clone(),
         mac: r.original.mac,
-        tag,
-        links,
+        inline: r.inline().map(|i| InlinePort::of(r, i.index)),
         addrs: r.original.addrs.iter().map(|a| a.local).collect(),
         kind,
     }

@@ -26,23 +26,15 @@
 
 use std::fmt::Write;
 
+#[cfg(test)]
 use super::link::MacAddr;
+use super::InlinePort as Port;
 
 /// The table's name (family `netdev`).
 pub(crate) const TABLE: &str = "enforcer";
 
 /// A script that removes the table if it is there (and does nothing if not).
 pub(crate) const DELETE_SCRIPT: &str = "table netdev enforcer {}\ndelete table netdev enforcer\n";
-
-/// One inline workload, as the table sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Port {
-    pub(crate) index: u16,
-    pub(crate) vin: String,
-    pub(crate) vex: String,
-    pub(crate) mac: MacAddr,
-    pub(crate) tag: MacAddr,
-}
 
 /// `ether daddr` is a unicast address (the group bit of its first byte is clear).
 const UNICAST_DST: &str = "ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00";

@@ -27,6 +27,7 @@
 //! vin/vex filters with one match-all redirect to the other side (pref 10001).
 
 use super::link::MacAddr;
+use super::InlinePort as Port;
 
 /// Preference of the IPv4 steering filter on vin/vex.
 const PREF_IP: u16 = 10001;
@@ -36,16 +37,6 @@ const PREF_IP6: u16 = 10002;
 const PREF_ALL: u16 = 10003;
 /// The largest inline index the vbr-neuv preferences can take.
 pub(crate) const MAX_INDEX: u16 = 32766;
-
-/// One inline workload, as the filters see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Port {
-    pub(crate) index: u16,
-    pub(crate) vin: String,
-    pub(crate) vex: String,
-    pub(crate) mac: MacAddr,
-    pub(crate) tag: MacAddr,
-}
 
 /// The two preferences on vbr-neuv: (destination is the tag → vin, source is the tag →
 /// vex); `None` when the index is out of range.

@@ -25,6 +25,25 @@ pub const C2_6: &str = "fd77::2";
 pub const C1_MAC: &str = "02:77:00:00:00:01";
 pub const C2_MAC: &str = "02:77:00:00:00:02";
 
+/// Policy rules: HTTP on tcp/8090 from c1 to c2 is denied once identified, the port
+/// itself allowed (a mid-session deny).
+pub const HTTP_DENIED_ON_8090: &str = r#"
+[[rule]]
+id = 20
+from = "10.77.0.1"
+to = "10.77.0.2"
+ports = ["tcp/8090"]
+apps = ["http"]
+action = "deny"
+
+[[rule]]
+id = 21
+from = "10.77.0.1"
+to = "10.77.0.2"
+ports = ["tcp/8090"]
+action = "allow"
+"#;
+
 /// The tools the tests run.
 pub fn ready() -> bool {
     require_root(&["ip", "nft", "iptables-nft", "ip6tables-nft", "ping", "curl", "nsenter"])
