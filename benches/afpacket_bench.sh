@@ -42,6 +42,7 @@ if [ -z "${AFPB_INNER:-}" ]; then
 fi
 
 # ---- inside the private namespaces ----
+source benches/udp64.sh
 ip link set lo up
 mkdir -p /run/netns && mount -t tmpfs afpb-netns /run/netns
 tmp=$(mktemp -d /tmp/afpb.XXXXXX)
@@ -59,19 +60,10 @@ for n in c1 c2; do ip -n $n link set eth0 up; nsx $n ethtool -K eth0 tx off >/de
 ip -n enf link set vin up; ip -n enf link set vex up
 
 nsx c2 iperf3 -s -D -I "$tmp/iperf.pid" >/dev/null
-# 64-byte frames (60 + FCS) of one UDP flow c1:40000 -> c2:5202, as iperf3 -l 64 sends
-# (iperf3's are 106 bytes with headers; trafgen's payload is 18 bytes: minimum frame),
-# to a socket that listens and never reads (as an overrun server: the kernel queues, then
-# drops on the full buffer, rather than answering port-unreachable).
-cat > "$tmp/udp64.trafgen" <<EOF
-{
-  eth(da=02:00:00:00:00:02, sa=02:00:00:00:00:01),
-  ipv4(saddr=10.250.0.1, daddr=10.250.0.2, ttl=64),
-  udp(sport=40000, dport=5202),
-  fill(0x41, 18)
-}
-EOF
-nsx c2 python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",5202)); time.sleep(1e6)' &
+# One 64-byte UDP flow c1 -> c2:5202, as iperf3 -l 64 sends (iperf3's frames are 106 bytes
+# with headers), to a socket that never reads.
+udp64_conf 02:00:00:00:00:01 02:00:00:00:00:02 10.250.0.1 10.250.0.2 5202 > "$tmp/udp64.trafgen"
+nsx c2 bash -c "$(declare -f udp_sink); udp_sink 5202" &
 
 wait_path() { # until ping passes (30 s max)
   for _ in $(seq 300); do
@@ -96,9 +88,7 @@ measure() { # $1 = label
   pps=$(( (rx1 - rx0) / secs ))
   # The same 64-byte UDP flow from trafgen (one process, TX ring): a sender several times
   # cheaper per packet than iperf3, so the forwarder rather than the sender sets the rate.
-  # (trafgen forks its sender: stopped with pkill, which sees only this pid namespace)
-  ip netns exec c1 trafgen --dev eth0 --conf "$tmp/udp64.trafgen" --cpus 1 --no-sock-mem \
-    --notouch-irq --no-cpu-stats >/dev/null 2>&1 &
+  trafgen_flood c1 "$tmp/udp64.trafgen" &
   local tg=$!
   sleep 1
   rx0=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets)
@@ -112,21 +102,28 @@ measure() { # $1 = label
 printf '| %-52s | %8s | %12s | %12s | %10s | %10s |\n' "path (enf joins vin and vex by)" "TCP Gb/s" "UDP 64B pps" "trafgen pps" "RTT med ms" "RTT avg ms" > "$tmp/table"
 printf '|%s|---------:|-------------:|-------------:|-----------:|-----------:|\n' "------------------------------------------------------" >> "$tmp/table"
 
-# (a) kernel bridge
-nsx enf ip link add name br0 type bridge
-nsx enf ip link set vin master br0; nsx enf ip link set vex master br0; nsx enf ip link set br0 up
-wait_path "the kernel bridge"
-measure "(a) kernel: Linux bridge vin<->vex" >/dev/null
-nsx enf ip link del br0
+kernel_row() { # $1 = label: vin and vex on a Linux bridge
+  nsx enf ip link add name br0 type bridge
+  nsx enf ip link set vin master br0; nsx enf ip link set vex master br0
+  nsx enf ip link set br0 up
+  wait_path "the kernel bridge"
+  measure "$1" >/dev/null
+  nsx enf ip link del br0
+}
 
-# (b) dpi-afpacket ServicePort pair + dpi-core
-rm -f "$tmp/stop"
-nsx enf "$AFPB_BIN" vin vex --stop-file "$tmp/stop" 2>"$tmp/bridge.log" &
-bridge=$!
-wait_path "inline_bridge"
-measure "(b) dpi-afpacket ServicePort x2 + dpi-core" >/dev/null
-touch "$tmp/stop"; wait $bridge || true
-sed 's/^/  # /' "$tmp/bridge.log" >&2
+bridge_row() { # $1 = label, then inline_bridge's options
+  local label=$1; shift
+  rm -f "$tmp/stop"
+  ip netns exec enf "$AFPB_BIN" vin vex "$@" --stop-file "$tmp/stop" 2>"$tmp/bridge.log" &
+  local bridge=$!
+  wait_path "inline_bridge $*"
+  measure "$label" >/dev/null
+  touch "$tmp/stop"; wait $bridge || true
+  sed 's/^/  # /' "$tmp/bridge.log" >&2
+}
+
+kernel_row "(a) kernel: Linux bridge vin<->vex"
+bridge_row "(b) dpi-afpacket ServicePort x2 + dpi-core"
 
 offload() { # on: the kernel's defaults (checksum offload, TSO, GSO); off: tx off as above
   local f=(tx off); [ "$1" = on ] && f=(tx on tso on gso on)
@@ -135,18 +132,8 @@ offload() { # on: the kernel's defaults (checksum offload, TSO, GSO); off: tx of
 
 # (a+) and (b+): the containers' default offloads on
 offload on
-nsx enf ip link add name br0 type bridge
-nsx enf ip link set vin master br0; nsx enf ip link set vex master br0; nsx enf ip link set br0 up
-wait_path "the kernel bridge"
-measure "(a+) kernel: Linux bridge, offloads on" >/dev/null
-nsx enf ip link del br0
-rm -f "$tmp/stop"
-ip netns exec enf "$AFPB_BIN" vin vex --vnet --stop-file "$tmp/stop" 2>"$tmp/bridge.log" &
-bridge=$!
-wait_path "inline_bridge --vnet"
-measure "(b+) ServicePort x2 vnet_hdr + dpi-core, offl. on" >/dev/null
-touch "$tmp/stop"; wait $bridge || true
-sed 's/^/  # /' "$tmp/bridge.log" >&2
+kernel_row "(a+) kernel: Linux bridge, offloads on"
+bridge_row "(b+) ServicePort x2 vnet_hdr + dpi-core, offl. on" --vnet
 offload off
 
 # (c) Suricata 7, AF_PACKET IPS

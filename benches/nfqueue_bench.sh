@@ -64,6 +64,7 @@ if [ -z "${NFQ_BENCH_INNER:-}" ]; then
     bash "$0" "$@"
 fi
 
+source benches/udp64.sh
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 mount -t tmpfs nfqbench-netns /run/netns 2>/dev/null || { mkdir -p /run/netns; mount -t tmpfs nfqbench-netns /run/netns; }
@@ -82,15 +83,8 @@ $C ip link set eth0 up; $S ip link set eth0 up
 $C ip neigh replace 10.88.0.2 lladdr 02:00:00:00:88:02 dev eth0 nud permanent
 $S ip neigh replace 10.88.0.1 lladdr 02:00:00:00:88:01 dev eth0 nud permanent
 $S $(pin_args_traffic) iperf3 -s -p 5201 >/dev/null 2>&1 &
-$S python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",5202)); time.sleep(1e6)' &
-cat > "$W/udp64.trafgen" <<EOF
-{
-  eth(da=02:00:00:00:88:02, sa=02:00:00:00:88:01),
-  ipv4(saddr=10.88.0.1, daddr=10.88.0.2, ttl=64),
-  udp(sport=40000, dport=5202),
-  fill(0x41, 18)
-}
-EOF
+$S bash -c "$(declare -f udp_sink); udp_sink 5202" &
+udp64_conf 02:00:00:00:88:01 02:00:00:00:88:02 10.88.0.1 10.88.0.2 5202 > "$W/udp64.trafgen"
 : > "$W/empty.rules"
 sleep 0.5
 
@@ -184,8 +178,7 @@ for run in $(seq 1 "$RUNS"); do
     sleep 1
     $C $(pin_args_traffic) iperf3 -c 10.88.0.2 -p 5201 -t "$SECS" -J >"$W/tcp.json" || true
     sleep 1
-    $C $(pin_args_traffic) trafgen --dev eth0 --conf "$W/udp64.trafgen" --cpus 1 --no-sock-mem \
-      --notouch-irq --no-cpu-stats >/dev/null 2>&1 &
+    $(pin_args_traffic) bash -c "$(declare -f trafgen_flood); trafgen_flood nfqb-c $W/udp64.trafgen" &
     sleep 1
     tg0=$(idseq); d0=$($S cat /sys/class/net/eth0/statistics/rx_packets)
     sleep "$SECS"
