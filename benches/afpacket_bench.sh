@@ -22,7 +22,7 @@
 #        engine and the rings whole, the kernel finishes checksums on the way out).
 #
 # usage: bash benches/afpacket_bench.sh [SECONDS_PER_RUN]      (default 5; root; needs
-#        iproute2, ethtool, iperf3, iputils-ping, suricata, python3, netsniff-ng)
+#        iproute2, ethtool, iperf3, iputils-ping, suricata, python3, netsniff-ng (trafgen))
 # Runs inside its own unshare'd network/mount/pid namespaces: nothing is left behind.
 set -euo pipefail
 secs=${1:-5}

@@ -14,7 +14,7 @@
 #   CONS_CPU=1 TRAFFIC_CPU=0   consumer on its own core, iperf3 client and server on
 #                              another (default when there are 2+ CPUs; "" disables)
 # Needs root, iproute2, iptables (nft backend), iperf3, suricata 7 (NFQ support), jq,
-# python3.
+# python3, trafgen (Debian package netsniff-ng).
 #
 # Columns:
 #   sent         iperf3's send rate (64-byte payloads)
