@@ -150,6 +150,10 @@ cpu_ticks() { # utime + stime of the consumer (all threads), in clock ticks
   [ -n "$CONS" ] || { echo 0; return; }
   awk '{print $14 + $15}' "/proc/$CONS/stat"
 }
+cpu_split() { # "utime stime" of the consumer (all threads), in clock ticks
+  [ -n "$CONS" ] || { echo "0 0"; return; }
+  awk '{print $14, $15}' "/proc/$CONS/stat"
+}
 
 stop_consumer() {
   [ -n "$CONS" ] || return 0
@@ -180,9 +184,9 @@ for run in $(seq 1 "$RUNS"); do
     sleep 1
     $(pin_args_traffic) bash -c "$(declare -f trafgen_flood); trafgen_flood nfqb-c $W/udp64.trafgen" &
     sleep 1
-    tg0=$(idseq); d0=$($S cat /sys/class/net/eth0/statistics/rx_packets)
+    tg0=$(idseq); d0=$($S cat /sys/class/net/eth0/statistics/rx_packets); s0=$(cpu_split)
     sleep "$SECS"
-    tg1=$(idseq); d1=$($S cat /sys/class/net/eth0/statistics/rx_packets)
+    tg1=$(idseq); d1=$($S cat /sys/class/net/eth0/statistics/rx_packets); s1=$(cpu_split)
     pkill -INT -x trafgen || true; wait $! 2>/dev/null || true
     # the kernel row: frames reaching the server (no queue)
     [ "$mode" = kernel ] && tg1=$((tg0 + d1 - d0))
@@ -190,9 +194,11 @@ for run in $(seq 1 "$RUNS"); do
     # mode sent_pps verdicts_per_s delivered_pps cpu_fraction tcp_bps
     jq -r --arg mode "$mode" --argjson v $((after - before)) --argjson secs "$SECS" \
       --argjson cpu "$(echo "$t0 $t1 $HZ" | awk '{printf "%.3f", ($2 - $1) / $3}')" \
-      --argjson tg $((tg1 - tg0)) --slurpfile tcp "$W/tcp.json" '
+      --argjson tg $((tg1 - tg0)) --slurpfile tcp "$W/tcp.json" \
+      --argjson tgu "$(echo "$s0 $s1 $HZ" | awk -v s="$SECS" '{printf "%.4f", ($3 - $1) / $5 / s}')" \
+      --argjson tgk "$(echo "$s0 $s1 $HZ" | awk -v s="$SECS" '{printf "%.4f", ($4 - $2) / $5 / s}')" '
       .end.sum as $u
-      | "\($mode) \($u.packets / $u.seconds) \($v / $secs) \(($u.packets - $u.lost_packets) / $u.seconds) \($cpu / $secs) \($tcp[0].end.sum_received.bits_per_second // 0) \($tg / $secs)"' \
+      | "\($mode) \($u.packets / $u.seconds) \($v / $secs) \(($u.packets - $u.lost_packets) / $u.seconds) \($cpu / $secs) \($tcp[0].end.sum_received.bits_per_second // 0) \($tg / $secs) \($tgu) \($tgk)"' \
       "$W/udp.json" >> "$W/results"
     if [ "$mode" = enforcer ] || [ "$mode" = enforcer-nogso ]; then
       sed "s/^/  run $run $mode: /" "$W/enf.out" >&2
@@ -218,5 +224,24 @@ for mode in ["kernel", "enforcer", "enforcer-nogso", "suricata", "enforcer-run"]
     print(f"| {mode} | {med(mode, 0):,.0f} | {f'{med(mode, 1):,.0f}' if q else '-'} | {med(mode, 2):,.0f} | "
           f"{f'{med(mode, 3) * 100:.0f} %' if q else '-'} | {f'{per_cpu:,.0f}' if q else '-'} | {med(mode, 4) / 1e9:.2f} | "
           f"{med(mode, 5):,.0f}{'' if q else ' (no queue)'} |")
+
+# Where a saturated consumer's time goes (trafgen phase): user and kernel CPU per verdict,
+# from the consumer's utime/stime. The kernel's part (netlink copy, verdict parsing,
+# reinjecting and delivering the accepted packet inside the verdict's send) is paid by
+# every NFQUEUE consumer; the last line bounds what any user space could reach.
+print("\n| consumer (trafgen phase) | user ns/verdict | kernel ns/verdict | user share |")
+print("|---|---:|---:|---:|")
+split = {}
+for mode in ["enforcer", "enforcer-nogso", "suricata", "enforcer-run"]:
+    if mode not in rows:
+        continue
+    u = statistics.median(r[6] / r[5] * 1e9 for r in rows[mode] if r[5] > 0)
+    k = statistics.median(r[7] / r[5] * 1e9 for r in rows[mode] if r[5] > 0)
+    split[mode] = (u, k)
+    print(f"| {mode} | {u:,.0f} | {k:,.0f} | {u / (u + k) * 100:.0f} % |")
+if "enforcer" in split and "suricata" in split:
+    su, sk = split["suricata"]
+    print(f"\nceiling of enforcer / suricata verdicts per second with a user space costing nothing: "
+          f"{(su + sk) / split['enforcer'][1]:.2f}x (suricata's CPU per verdict / the enforcer's kernel part)")
 PY
 echo >&2 "($(nproc) CPUs, $(uname -r), ${SECS}s per measurement, consumer on CPU ${CONS_CPU:-any}, traffic on CPU ${TRAFFIC_CPU:-any})"
