@@ -74,13 +74,9 @@ wait_path() { # until ping passes (30 s max)
 }
 
 # FWD_PID: the forwarder's process (unset for the kernel rows). Over the trafgen window its
-# user and system CPU time per frame that reached c2 is recorded: the receiver's stack runs
-# inside the forwarder's send() and is charged to it as system time, as for Suricata, so
-# "user" is what the forwarder itself costs and "kernel" what the kernel costs it.
+# user and system CPU time per frame that reached c2 is recorded (cpu_of): "user" is what
+# the forwarder itself costs, "kernel" what the kernel's path costs it.
 FWD_PID=
-cpu_split() { # "utime stime" of FWD_PID (all threads), in clock ticks
-  if [ -n "$FWD_PID" ]; then awk '{print $14, $15}' "/proc/$FWD_PID/stat"; else echo "0 0"; fi
-}
 HZ=$(getconf CLK_TCK)
 measure() { # $1 = label
   local label=$1 rtts tcp rx0 rx1 pps tgpps c0 c1 split
@@ -100,9 +96,9 @@ measure() { # $1 = label
   trafgen_flood c1 "$tmp/udp64.trafgen" &
   local tg=$!
   sleep 1
-  rx0=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets); c0=$(cpu_split)
+  rx0=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets); c0=$(cpu_of "$FWD_PID")
   sleep "$secs"
-  rx1=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets); c1=$(cpu_split)
+  rx1=$(nsx c2 cat /sys/class/net/eth0/statistics/rx_packets); c1=$(cpu_of "$FWD_PID")
   pkill -INT -x trafgen || true; wait $tg 2>/dev/null || true
   tgpps=$(( (rx1 - rx0) / secs ))
   split=$(echo "$c0 $c1 $HZ $((rx1 - rx0))" | awk '$6 > 0 && $1 + $2 + $3 + $4 > 0 {

@@ -147,12 +147,7 @@ start_consumer() { # name -> pid in $CONS
 }
 
 cpu_ticks() { # utime + stime of the consumer (all threads), in clock ticks
-  [ -n "$CONS" ] || { echo 0; return; }
-  awk '{print $14 + $15}' "/proc/$CONS/stat"
-}
-cpu_split() { # "utime stime" of the consumer (all threads), in clock ticks
-  [ -n "$CONS" ] || { echo "0 0"; return; }
-  awk '{print $14, $15}' "/proc/$CONS/stat"
+  cpu_of "$CONS" | awk '{print $1 + $2}'
 }
 
 stop_consumer() {
@@ -184,9 +179,9 @@ for run in $(seq 1 "$RUNS"); do
     sleep 1
     $(pin_args_traffic) bash -c "$(declare -f trafgen_flood); trafgen_flood nfqb-c $W/udp64.trafgen" &
     sleep 1
-    tg0=$(idseq); d0=$($S cat /sys/class/net/eth0/statistics/rx_packets); s0=$(cpu_split)
+    tg0=$(idseq); d0=$($S cat /sys/class/net/eth0/statistics/rx_packets); s0=$(cpu_of "$CONS")
     sleep "$SECS"
-    tg1=$(idseq); d1=$($S cat /sys/class/net/eth0/statistics/rx_packets); s1=$(cpu_split)
+    tg1=$(idseq); d1=$($S cat /sys/class/net/eth0/statistics/rx_packets); s1=$(cpu_of "$CONS")
     pkill -INT -x trafgen || true; wait $! 2>/dev/null || true
     # the kernel row: frames reaching the server (no queue)
     [ "$mode" = kernel ] && tg1=$((tg0 + d1 - d0))

@@ -1,5 +1,5 @@
-# Shared by the bench scripts (sourced): a 64-byte UDP flood from trafgen and a socket
-# that receives it.
+# Shared by the bench scripts (sourced): a 64-byte UDP flood from trafgen, a socket that
+# receives it, and the CPU time a forwarder spends on it.
 
 # udp64_conf SRC_MAC DST_MAC SRC_IP DST_IP PORT: a trafgen config of 64-byte frames (60 +
 # FCS; payload 18 bytes, the minimum frame) of one UDP flow SRC_IP:40000 -> DST_IP:PORT.
@@ -27,4 +27,11 @@ udp_sink() {
 trafgen_flood() {
   ip netns exec "$1" trafgen --dev eth0 --conf "$2" --cpus 1 --no-sock-mem --notouch-irq \
     --no-cpu-stats >/dev/null 2>&1
+}
+
+# cpu_of PID: "utime stime" of PID (all its threads) in clock ticks (getconf CLK_TCK);
+# "0 0" without a PID (the kernel rows). The receiver's stack runs inside a forwarder's
+# send() and is charged to it as system time, for every forwarder alike.
+cpu_of() {
+  if [ -n "${1:-}" ]; then awk '{print $14, $15}' "/proc/$1/stat"; else echo "0 0"; fi
 }
