@@ -250,7 +250,7 @@ for line in open(sys.argv[1]):
 if "(c)" in rows:
     su, sk = rows["(c)"]
     for r in ("(b)", "(e)"):
-        if r in rows:
+        if r in rows and rows[r][1] > 0:
             print(f"{r}: {rows[r][0] + rows[r][1]:.0f} ns of CPU per frame against Suricata's {su + sk:.0f}; "
                   f"ceiling with a user space costing nothing: {(su + sk) / rows[r][1]:.2f}x")
 PY

@@ -186,7 +186,8 @@ for run in $(seq 1 "$RUNS"); do
     # the kernel row: frames reaching the server (no queue)
     [ "$mode" = kernel ] && tg1=$((tg0 + d1 - d0))
     stop_consumer
-    # mode sent_pps verdicts_per_s delivered_pps cpu_fraction tcp_bps
+    # mode sent_pps verdicts_per_s delivered_pps cpu_fraction tcp_bps trafgen_verdicts_per_s
+    #   trafgen_user_cpu trafgen_kernel_cpu (CPU-seconds per second)
     jq -r --arg mode "$mode" --argjson v $((after - before)) --argjson secs "$SECS" \
       --argjson cpu "$(echo "$t0 $t1 $HZ" | awk '{printf "%.3f", ($2 - $1) / $3}')" \
       --argjson tg $((tg1 - tg0)) --slurpfile tcp "$W/tcp.json" \
@@ -234,7 +235,7 @@ for mode in ["enforcer", "enforcer-nogso", "suricata", "enforcer-run"]:
     k = statistics.median(r[7] / r[5] * 1e9 for r in rows[mode] if r[5] > 0)
     split[mode] = (u, k)
     print(f"| {mode} | {u:,.0f} | {k:,.0f} | {u / (u + k) * 100:.0f} % |")
-if "enforcer" in split and "suricata" in split:
+if "enforcer" in split and "suricata" in split and split["enforcer"][1] > 0:
     su, sk = split["suricata"]
     print(f"\nceiling of enforcer / suricata verdicts per second with a user space costing nothing: "
           f"{(su + sk) / split['enforcer'][1]:.2f}x (suricata's CPU per verdict / the enforcer's kernel part)")
